@@ -1,0 +1,55 @@
+# Citizen Inbox — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+DEMO_PASSWORD ?= citizen-inbox-demo
+# Tests run on the local PostgreSQL and Redis unless told otherwise.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/citizen_inbox
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: help install browser run test lint bench bench-queue clean
+
+help:
+	@echo "make run    - set up and serve the demo on http://127.0.0.1:$(PORT) (SQLite, in-process tasks)"
+	@echo "make test   - set up and run ruff and the whole test suite (PostgreSQL and Redis)"
+	@echo "make bench  - ingest and queue benchmarks against PostgreSQL, Redis and a Celery worker"
+	@echo "make lint   - ruff"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Headless Chromium for the browser tests comes from Debian, never from a browser download.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Install Debian's chromium package (apt-get install chromium) for the browser tests"; exit 1; fi; }
+
+run: install
+	DEBUG=true $(PY) manage.py migrate --noinput
+	DEBUG=true DEMO_PASSWORD='$(DEMO_PASSWORD)' $(PY) manage.py seed_demo
+	@echo
+	@echo "  Citizen Inbox on http://127.0.0.1:$(PORT)"
+	@echo "  users: admin, supervisor, officer, officer2, officer3 — password: $(DEMO_PASSWORD)"
+	@echo
+	DEBUG=true PORT=$(PORT) $(PY) manage.py rundemo --port $(PORT)
+
+test: install browser
+	$(VENV)/bin/ruff check .
+	DATABASE_URL='$(TEST_DATABASE_URL)' REDIS_URL='$(TEST_REDIS_URL)' $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	DATABASE_URL='$(TEST_DATABASE_URL)_bench' REDIS_URL='redis://127.0.0.1:6379/5' $(PY) bench/ingest.py
+	DATABASE_URL='$(TEST_DATABASE_URL)_bench' REDIS_URL='redis://127.0.0.1:6379/5' $(PY) bench/queue_page.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,170 @@
+"""The protocol every platform adapter implements, and the errors they raise.
+
+An adapter is the only place that knows a platform's payloads. It turns bytes into
+``InboundMessage`` values (parse), checks that a webhook really comes from the platform
+(verify), fetches what webhooks may have missed (poll), and delivers an officer's answer
+through the channel the citizen used (send).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+from django.http import HttpRequest, HttpResponse
+
+from inbox.inbound import Action, Attachment, InboundAuthor, InboundMessage
+from inbox.models import ChannelAccount, Conversation, Message, RawEvent
+
+__all__ = [
+    "Action",
+    "Adapter",
+    "AdapterError",
+    "Attachment",
+    "DeliveryResult",
+    "InboundAuthor",
+    "InboundMessage",
+    "MalformedPayload",
+    "PollResult",
+    "ReplyOption",
+    "ReplyRefused",
+    "WebhookRejected",
+    "constant_time_equals",
+]
+
+
+class WebhookRejected(Exception):
+    """The request is not from the platform (or not for us); ``status`` is the HTTP answer."""
+
+    def __init__(self, reason: str, status: int = 403):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class MalformedPayload(Exception):
+    """The body is signed correctly but cannot be understood (400)."""
+
+
+class AdapterError(Exception):
+    """A platform call failed.
+
+    ``permanent`` errors (bad request, revoked permission, duplicate) are not retried;
+    transient ones are retried at ``retry_at`` when the platform said when (rate limits),
+    or with back-off. ``needs_reconnect`` marks the account's grant as unusable.
+    ``uncertain`` means the request may have reached the platform (a timeout after
+    sending): the reply must not be sent again blindly.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_at: datetime | None = None,
+        code: str = "",
+        needs_reconnect: bool = False,
+        uncertain: bool = False,
+    ):
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_at = retry_at
+        self.code = code
+        self.needs_reconnect = needs_reconnect
+        self.uncertain = uncertain
+
+
+class ReplyRefused(Exception):
+    """The platform would refuse this reply (too long, outside the messaging window...)."""
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    external_id: str
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PollResult:
+    payloads: list[bytes] = field(default_factory=list)  # each stored as a RawEvent(source=poll)
+    cursors: dict[str, dict] = field(default_factory=dict)  # endpoint -> new cursor
+    next_poll_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReplyOption:
+    """One way an officer can answer now, or why not (shown in the composer)."""
+
+    key: str  # e.g. "public", "private"
+    label: str
+    kind: str  # Message.Kind of the outbound message
+    visibility: str  # Message.Visibility
+    available: bool = True
+    reason: str = ""
+    max_length: int | None = None
+
+
+def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
+    a = a.encode() if isinstance(a, str) else a
+    b = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(a, b)
+
+
+class Adapter:
+    """Base class; platform packages override what their platform supports."""
+
+    platform: ClassVar[str]
+    label: ClassVar[str]
+    webhook_slug: ClassVar[str | None] = None
+    # Which headers of a webhook request are worth keeping with the RawEvent.
+    kept_headers: ClassVar[tuple[str, ...]] = ("Content-Type", "User-Agent")
+    # True when poll() fetches anything; beat then polls the platform's accounts.
+    supports_polling: ClassVar[bool] = False
+
+    def account_platforms(self) -> tuple[str, ...]:
+        """ChannelAccount.platform values this adapter serves (Meta: facebook and instagram)."""
+        return (self.platform,)
+
+    # --- inbound ---
+    def handshake(self, request: HttpRequest) -> HttpResponse:
+        """Answer a GET on the webhook URL (CRC, hub.challenge). Default: not allowed."""
+        return HttpResponse(status=405)
+
+    def verify(self, request: HttpRequest) -> None:
+        """Raise WebhookRejected unless the raw body is signed by the platform."""
+        raise NotImplementedError
+
+    def webhook_account_ids(self, body: bytes) -> list[str]:
+        """The platform ids of our accounts that a webhook body is addressed to.
+
+        Raise MalformedPayload if the body cannot be read. An empty list is a 404.
+        """
+        raise NotImplementedError
+
+    def parse(self, raw: RawEvent) -> list[InboundMessage]:
+        raise NotImplementedError
+
+    def poll(self, account: ChannelAccount) -> PollResult:
+        return PollResult()
+
+    # --- outbound ---
+    def reply_options(self, conversation: Conversation, *, now: datetime) -> list[ReplyOption]:
+        raise NotImplementedError
+
+    def validate_reply(self, conversation: Conversation, option: ReplyOption, text: str) -> None:
+        if not text.strip():
+            raise ReplyRefused("The reply is empty.")
+        if option.max_length is not None and len(text) > option.max_length:
+            raise ReplyRefused(f"The reply is {len(text)} characters long; the limit is {option.max_length}.")
+
+    def send(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult:
+        raise NotImplementedError
+
+    def confirm_delivery(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult | None:
+        """After an uncertain failure: find the reply on the platform if it went out.
+
+        None means "cannot tell"; the reply is then marked failed rather than risk a double.
+        """
+        return None

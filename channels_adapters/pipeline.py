@@ -1,0 +1,80 @@
+"""Inbound pipeline: RawEvent -> adapter.parse -> inbox.services -> routing, explicitly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+
+from channels_adapters.base import MalformedPayload
+from channels_adapters.registry import UnknownPlatform, get_adapter
+from inbox import realtime
+from inbox.inbound import IngestResult
+from inbox.models import RawEvent
+from inbox.services import (
+    messages_ingest,
+    raw_event_mark_failed,
+    raw_events_claim,
+    raw_events_mark_processed,
+)
+from routing.services import conversations_route
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+def raw_events_process(ids: Sequence[int], *, extra: int | None = None) -> IngestResult | None:
+    """Process the given RawEvents (and up to ``extra`` other pending ones) in one batch.
+
+    If the batch fails as a whole, each event is retried alone, so one bad event cannot
+    hold the others back; an event that keeps failing is left for the sweep and, after
+    MAX_ATTEMPTS, kept with its error for an admin to look at.
+    """
+    extra = settings.INGEST_BATCH_SIZE if extra is None else extra
+    try:
+        return _process_batch(ids, extra)
+    except DatabaseError:
+        logger.exception("ingest: batch failed; processing events one by one")
+    result = None
+    for raw_id in ids:
+        try:
+            result = _process_batch([raw_id], 0)
+        except DatabaseError as exc:
+            logger.exception("ingest: raw event %s failed", raw_id)
+            event = RawEvent.objects.filter(id=raw_id, processed_at__isnull=True).first()
+            if event is not None:
+                raw_event_mark_failed(event, f"{type(exc).__name__}: {exc}")
+    return result
+
+
+def _process_batch(ids: Sequence[int], extra: int) -> IngestResult | None:
+    with transaction.atomic():
+        events = raw_events_claim(ids, extra=extra)
+        if not events:
+            return None
+        batch = []
+        parsed: list[RawEvent] = []
+        for event in events:
+            try:
+                items = get_adapter(event.platform).parse(event)
+            except (MalformedPayload, UnknownPlatform, ValueError, KeyError, TypeError) as exc:
+                # Signed by the platform yet unreadable: keep it, with the reason, for a human.
+                logger.error("ingest: raw event %s cannot be parsed: %s", event.id, exc)
+                raw_events_mark_processed([event], error=f"parse: {type(exc).__name__}: {exc}")
+                continue
+            batch.extend((item, event.id) for item in items)
+            parsed.append(event)
+        result = messages_ingest(batch)
+        raw_events_mark_processed(parsed)
+        conversations_route(result.new_conversation_ids)
+        changed = set(result.touched_conversation_ids)
+        transaction.on_commit(partial(realtime.conversations_changed, changed))
+    logger.info(
+        "ingest: %d events, %d new messages, %d new conversations, %d skipped",
+        len(events), len(result.new_message_ids), len(result.new_conversation_ids), result.skipped,
+    )
+    return result

@@ -1,0 +1,44 @@
+"""The explicit registry of platform adapters: platform name -> adapter class.
+
+The mapping lives in ``settings.CHANNEL_ADAPTERS`` (dotted paths, imported lazily), so
+the core can offer platform choices without importing any platform package.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from channels_adapters.base import Adapter
+
+
+class UnknownPlatform(LookupError):
+    pass
+
+
+@cache
+def _adapter(platform: str, path: str) -> Adapter:
+    return import_string(path)()
+
+
+def get_adapter(platform: str) -> Adapter:
+    try:
+        path = settings.CHANNEL_ADAPTERS[platform]
+    except KeyError:
+        raise UnknownPlatform(platform) from None
+    return _adapter(platform, path)
+
+
+def platforms() -> list[str]:
+    return list(settings.CHANNEL_ADAPTERS)
+
+
+def adapter_for_webhook(slug: str) -> Adapter:
+    """Webhook URLs are named by ``Adapter.webhook_slug`` (Facebook and Instagram share "meta")."""
+    for platform in platforms():
+        adapter = get_adapter(platform)
+        if (adapter.webhook_slug or adapter.platform) == slug:
+            return adapter
+    raise UnknownPlatform(slug)

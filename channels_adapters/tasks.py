@@ -1,0 +1,96 @@
+"""Celery tasks: thin, named, idempotent; they take ids and call one service."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from channels_adapters.base import AdapterError
+from channels_adapters.registry import get_adapter
+from inbox.models import ChannelAccount, RawEvent
+from inbox.queue import enqueue_on_commit
+from inbox.services import account_cursor_set, account_mark_error, raw_event_record
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="channels_adapters.ingest_raw_events", acks_late=True)
+def ingest_raw_events(raw_event_ids: list[int]) -> int:
+    from channels_adapters.pipeline import raw_events_process
+
+    result = raw_events_process(raw_event_ids)
+    return len(result.new_message_ids) if result else 0
+
+
+@shared_task(name="channels_adapters.message_send", acks_late=True)
+def message_send(message_id: int) -> str:
+    from channels_adapters.outbound import message_deliver
+
+    return message_deliver(message_id)
+
+
+@shared_task(name="channels_adapters.raw_events_sweep")
+def raw_events_sweep() -> int:
+    """Pick up RawEvents a crash left unprocessed; give up (keeping them) after 5 tries."""
+    from channels_adapters.pipeline import MAX_ATTEMPTS
+
+    cutoff = timezone.now() - timedelta(seconds=60)
+    pending = RawEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+    pending.filter(attempts__gte=MAX_ATTEMPTS).update(processed_at=timezone.now())
+    ids = list(pending.filter(attempts__lt=MAX_ATTEMPTS).order_by("id").values_list("id", flat=True)[:5000])
+    for start in range(0, len(ids), 200):
+        ingest_raw_events.delay(ids[start : start + 200])
+    return len(ids)
+
+
+@shared_task(name="channels_adapters.outbound_sweep")
+def outbound_sweep() -> dict:
+    from channels_adapters.outbound import outbound_sweep as sweep
+
+    return sweep()
+
+
+@shared_task(name="channels_adapters.poll_due_channels")
+def poll_due_channels() -> int:
+    now = timezone.now()
+    due = ChannelAccount.objects.filter(status=ChannelAccount.Status.ACTIVE).exclude(next_poll_at__gt=now)
+    count = 0
+    for account in due.only("id", "platform"):
+        if get_adapter(account.platform).supports_polling:
+            poll_channel.delay(account.id)
+            count += 1
+    return count
+
+
+@shared_task(name="channels_adapters.poll_channel", acks_late=True)
+def poll_channel(account_id: int) -> int:
+    """Fetch what webhooks may have missed. Cursors move in the transaction that stores the page."""
+    account = ChannelAccount.objects.filter(id=account_id, status=ChannelAccount.Status.ACTIVE).first()
+    if account is None:
+        return 0
+    adapter = get_adapter(account.platform)
+    try:
+        result = adapter.poll(account)
+    except AdapterError as exc:
+        account_mark_error(account, str(exc), needs_reconnect=exc.needs_reconnect)
+        retry_at = exc.retry_at or timezone.now() + timedelta(minutes=5)
+        ChannelAccount.objects.filter(id=account.id).update(next_poll_at=retry_at)
+        logger.warning("poll %s: %s (next try %s)", account, exc, retry_at.isoformat())
+        return 0
+    with transaction.atomic():
+        ids = [
+            raw_event_record(platform=account.platform, body=payload, headers={}, source=RawEvent.Source.POLL, account=account).id
+            for payload in result.payloads
+        ]
+        for name, cursor in result.cursors.items():
+            account_cursor_set(account, name, cursor)
+        ChannelAccount.objects.filter(id=account.id).update(
+            next_poll_at=result.next_poll_at or timezone.now() + timedelta(minutes=1)
+        )
+        if ids:
+            enqueue_on_commit(ingest_raw_events, ids)
+    return len(ids)

@@ -1,0 +1,390 @@
+"""The domain: channel accounts, citizens, conversations, messages, teams, audit.
+
+Everything that arrives (``RawEvent``, inbound ``Message``, ``MessageRevision``) or leaves
+(outbound ``Message`` and its ``DeliveryAttempt`` rows) is kept: the inbox is a public
+record. Uniqueness constraints, not checks in Python, make redelivery harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from inbox.fields import EncryptedJSONField
+
+PLATFORM_LABELS = {"x": "X", "meta": "Meta", "simulator": "Simulator"}
+
+
+def platform_choices() -> list[tuple[str, str]]:
+    """Choices come from the adapter registry in settings (``CHANNEL_ADAPTERS``)."""
+    return [(key, PLATFORM_LABELS.get(key, key.title())) for key in settings.CHANNEL_ADAPTERS]
+
+
+class Team(models.Model):
+    class Assignment(models.TextChoices):
+        MANUAL = "manual", "Manual pull"
+        ROUND_ROBIN = "round_robin", "Round robin"
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    description = models.TextField(blank=True)
+    assignment = models.CharField(
+        max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN
+    )
+    # Round-robin cursor: the officer who received the last assignment.
+    last_assigned_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("view_team_queue", "Can see the team's queue"),
+            ("reply_in_team", "Can answer the team's conversations"),
+            ("supervise_team", "Can supervise the team (reassign, approve)"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChannelAccount(models.Model):
+    """One account of the administration on one platform (an X account, a Facebook page)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_RECONNECT = "needs_reconnect", "Needs reconnecting"
+        DISABLED = "disabled", "Disabled"
+
+    platform = models.CharField(max_length=20, choices=platform_choices)
+    external_id = models.CharField(max_length=100, help_text="The platform's own id of the account")
+    name = models.CharField(max_length=200)
+    handle = models.CharField(max_length=200, blank=True)
+    credentials = EncryptedJSONField(blank=True, default=dict)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    # Poll cursors and rate-limit state per endpoint, e.g. {"mentions": {"since_id": "..."}}.
+    cursors = models.JSONField(default=dict, blank=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    default_team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="default_for_accounts"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["platform", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "external_id"], name="account_platform_id_uniq")
+        ]
+        permissions = [("publish_without_approval", "Can publish replies without approval")]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} · {self.name}"
+
+
+class Person(models.Model):
+    """A citizen across platforms: several Contacts may belong to one Person."""
+
+    display_name = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.display_name or f"Person {self.pk}"
+
+
+class Contact(models.Model):
+    """One identity on one platform (an X user, a Facebook user, an e-mail address)."""
+
+    platform = models.CharField(max_length=20)
+    external_id = models.CharField(max_length=100)
+    handle = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    profile = models.JSONField(default=dict, blank=True)
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "external_id"], name="contact_platform_id_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.handle or self.external_id
+
+    @property
+    def display(self) -> str:
+        if self.name and self.handle:
+            return f"{self.name} (@{self.handle})" if self.platform == "x" else self.name
+        return self.name or self.handle or self.external_id
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    color = models.CharField(max_length=7, default="#64748b")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    class Kind(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private"
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        OPEN = "open", "Open"
+        PENDING = "pending", "Pending citizen"
+        SNOOZED = "snoozed", "Snoozed"
+        RESOLVED = "resolved", "Resolved"
+        SPAM = "spam", "Spam"
+
+    class Priority(models.IntegerChoices):
+        LOW = 0, "Low"
+        NORMAL = 1, "Normal"
+        HIGH = 2, "High"
+        URGENT = 3, "Urgent"
+
+    ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.SNOOZED)
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="conversations")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    thread_key = models.CharField(max_length=200)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_conversations"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    language = models.CharField(max_length=8, blank=True)
+    subject = models.CharField(max_length=200, blank=True, help_text="First words of the first message")
+    last_message_preview = models.CharField(max_length=200, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    routed_by = models.CharField(max_length=200, blank=True, help_text="Which rule placed it")
+    first_inbound_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    routed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "thread_key"], name="conversation_thread_uniq")
+        ]
+        indexes = [
+            models.Index(fields=["team", "status", "-last_inbound_at", "-id"], name="conv_team_queue_idx"),
+            models.Index(fields=["assignee", "status", "-last_inbound_at", "-id"], name="conv_assignee_queue_idx"),
+            models.Index(fields=["status", "-last_inbound_at", "-id"], name="conv_status_idx"),
+            models.Index(fields=["contact", "-created_at"], name="conv_contact_idx"),
+            models.Index(
+                fields=["team", "-last_inbound_at", "-id"],
+                name="conv_unassigned_idx",
+                condition=Q(assignee__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class RawEvent(models.Model):
+    """The bytes and headers of a webhook delivery or a poll page, exactly as received."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        POLL = "poll", "Poll"
+        BACKFILL = "backfill", "Backfill"
+
+    platform = models.CharField(max_length=20)
+    account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="raw_events")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    body = models.BinaryField()
+    headers = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["received_at"], name="raw_pending_idx", condition=Q(processed_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.source} {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", "From the citizen"
+        OUTBOUND = "out", "To the citizen"
+        NOTE = "note", "Internal note"
+
+    class Kind(models.TextChoices):
+        MENTION = "mention", "Mention"
+        REPLY = "reply", "Public reply"
+        COMMENT = "comment", "Comment"
+        DM = "dm", "Private message"
+        EMAIL = "email", "E-mail"
+        NOTE = "note", "Note"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private"
+        INTERNAL = "internal", "Internal"
+
+    class Delivery(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=4, choices=Direction.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices)
+    # NULL, not "": NULLs are distinct under the unique constraint, "" would collide.
+    external_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    in_reply_to = models.CharField(max_length=200, blank=True, help_text="Platform id this answers")
+    author_contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    text = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+    sent_at = models.DateTimeField(help_text="Platform timestamp (or when we sent it)")
+    received_at = models.DateTimeField(default=timezone.now)
+    raw_event = models.ForeignKey(RawEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    edited_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    # Outbound only.
+    delivery_status = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
+    delivery_error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # NULLs are distinct: notes and unsent replies have no platform id yet.
+            models.UniqueConstraint(fields=["account", "external_id"], name="message_platform_id_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "sent_at", "id"], name="msg_timeline_idx"),
+            models.Index(
+                fields=["delivery_status", "next_attempt_at"],
+                name="msg_outbound_idx",
+                condition=Q(direction="out"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()}: {self.text[:40]}"
+
+
+class MessageRevision(models.Model):
+    """A citizen's edit or deletion: the text before it, kept as a public record."""
+
+    class Action(models.TextChoices):
+        EDIT = "edit", "Edited"
+        DELETE = "delete", "Deleted"
+        HIDE = "hide", "Hidden"
+        UNHIDE = "unhide", "Unhidden"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    previous_text = models.TextField(blank=True)
+    previous_attachments = models.JSONField(default=list, blank=True)
+    occurred_at = models.DateTimeField()
+    raw_event = models.ForeignKey(RawEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at handing an outbound message to the platform."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "Sent"
+        RETRY = "retry", "Transient failure, will retry"
+        FAILED = "failed", "Permanent failure"
+        UNCERTAIN = "uncertain", "Unknown whether it was sent"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="delivery_attempts")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    error = models.TextField(blank=True)
+    platform_code = models.CharField(max_length=50, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome or 'in progress'}"
+
+
+class SavedReply(models.Model):
+    title = models.CharField(max_length=120)
+    body = models.TextField()
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="saved_replies")
+    language = models.CharField(max_length=8, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name_plural = "saved replies"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class AuditEvent(models.Model):
+    """Append-only: who did what to which object, and when."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    verb = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=60)
+    target_id = models.CharField(max_length=60)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id", "-created_at"], name="audit_target_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.target_type}:{self.target_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only")
+        super().save(*args, **kwargs)

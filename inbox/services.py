@@ -1,0 +1,489 @@
+"""Writes to the domain. Views, the API and tasks call these; nothing else writes.
+
+The ingest path is set-based: one batch of ``InboundMessage`` becomes a handful of
+statements whatever its size, and uniqueness constraints make every step safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from inbox.audit import audit_record
+from inbox.db import insert_ignoring_conflicts
+from inbox.inbound import Action, InboundMessage, IngestResult
+from inbox.language import language_detect
+from inbox.models import (
+    ChannelAccount,
+    Contact,
+    Conversation,
+    DeliveryAttempt,
+    Message,
+    MessageRevision,
+    RawEvent,
+    Team,
+)
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_LENGTH = 200
+
+
+def _preview(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+
+
+# --- Receipt ---------------------------------------------------------------------------------
+
+
+def raw_event_record(
+    *, platform: str, body: bytes, headers: dict, source: str, account: ChannelAccount | None = None
+) -> RawEvent:
+    return RawEvent.objects.create(
+        platform=platform, account=account, source=source, body=body, headers=headers
+    )
+
+
+def raw_events_claim(ids: Sequence[int], *, extra: int = 0) -> list[RawEvent]:
+    """Lock the given unprocessed events, plus up to ``extra`` other pending ones.
+
+    Must run inside a transaction. ``SKIP LOCKED`` lets several workers drain the backlog
+    side by side; an event another worker holds is simply not ours.
+    """
+    pending = RawEvent.objects.filter(processed_at__isnull=True)
+    claimed = list(
+        pending.filter(id__in=list(ids)).order_by("id").select_for_update(skip_locked=True)
+    )
+    if extra > 0:
+        claimed += list(
+            pending.exclude(id__in=[e.id for e in claimed])
+            .order_by("received_at", "id")
+            .select_for_update(skip_locked=True)[:extra]
+        )
+    return claimed
+
+
+def raw_events_mark_processed(events: Iterable[RawEvent], *, error: str = "") -> None:
+    ids = [e.id for e in events]
+    RawEvent.objects.filter(id__in=ids).update(
+        processed_at=timezone.now(), error=error, attempts=F("attempts") + 1
+    )
+
+
+def raw_event_mark_failed(event: RawEvent, error: str) -> None:
+    """A failure that may pass (database trouble): counted, left pending for the sweep."""
+    RawEvent.objects.filter(id=event.id).update(error=error[:2000], attempts=F("attempts") + 1)
+
+
+# --- Ingest ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Pending:
+    item: InboundMessage
+    raw_event_id: int | None
+    account: ChannelAccount
+
+
+def messages_ingest(batch: Sequence[tuple[InboundMessage, int | None]]) -> IngestResult:
+    """Store a batch of inbound items exactly once, threaded into conversations.
+
+    ``batch`` pairs each item with the id of the RawEvent it came from. Items for unknown
+    accounts are skipped (and logged); duplicates are skipped by the database.
+    """
+    if not batch:
+        return IngestResult([], [], [], [], 0)
+    with transaction.atomic():
+        accounts = _accounts_for(item for item, _ in batch)
+        pending: list[_Pending] = []
+        skipped = 0
+        seen: set[tuple[int, str, str]] = set()
+        for item, raw_id in batch:
+            account = accounts.get((item.platform, item.account_external_id))
+            if account is None:
+                logger.warning(
+                    "ingest: no %s account %r; item %s skipped",
+                    item.platform, item.account_external_id, item.external_id,
+                )
+                skipped += 1
+                continue
+            key = (account.id, item.external_id, item.action)
+            if key in seen:
+                skipped += 1
+                continue
+            seen.add(key)
+            pending.append(_Pending(item, raw_id, account))
+
+        creates = [p for p in pending if p.item.action == Action.CREATE]
+        changes = [p for p in pending if p.item.action != Action.CREATE]
+        revised_ids, recreated = _apply_changes(changes)
+        creates += recreated
+
+        contacts = _contacts_upsert(creates)
+        conversations, new_conversation_ids = _conversations_ensure(creates, contacts)
+        new_messages = _messages_insert(creates, contacts, conversations)
+        skipped += len(creates) - len(new_messages)
+        touched = _conversations_refresh(new_messages, conversations, new_conversation_ids)
+    return IngestResult(
+        new_message_ids=[m.id for m in new_messages],
+        new_conversation_ids=sorted(new_conversation_ids),
+        touched_conversation_ids=sorted(touched),
+        revised_message_ids=revised_ids,
+        skipped=skipped,
+    )
+
+
+def _accounts_for(items: Iterable[InboundMessage]) -> dict[tuple[str, str], ChannelAccount]:
+    keys = {(i.platform, i.account_external_id) for i in items}
+    query = Q()
+    for platform, external_id in keys:
+        query |= Q(platform=platform, external_id=external_id)
+    return {(a.platform, a.external_id): a for a in ChannelAccount.objects.filter(query)}
+
+
+def _contacts_upsert(pending: Sequence[_Pending]) -> dict[tuple[str, str], Contact]:
+    now = timezone.now()
+    latest: dict[tuple[str, str], Contact] = {}
+    for p in sorted(pending, key=lambda p: p.item.sent_at):
+        a = p.item.author
+        latest[(p.item.platform, a.external_id)] = Contact(
+            platform=p.item.platform, external_id=a.external_id, handle=a.handle[:200],
+            name=a.name[:200], profile=a.profile, created_at=now, updated_at=now,
+        )
+    if not latest:
+        return {}
+    # Sorted so that concurrent upserts lock rows in one order and cannot deadlock.
+    rows = [latest[k] for k in sorted(latest)]
+    Contact.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["platform", "external_id"],
+        update_fields=["handle", "name", "profile", "updated_at"],
+    )
+    if any(c.pk is None for c in rows):  # backends that cannot return ids from an upsert
+        query = Q()
+        for platform, external_id in latest:
+            query |= Q(platform=platform, external_id=external_id)
+        return {(c.platform, c.external_id): c for c in Contact.objects.filter(query)}
+    return {(c.platform, c.external_id): c for c in rows}
+
+
+def _conversations_ensure(
+    pending: Sequence[_Pending], contacts: dict[tuple[str, str], Contact]
+) -> tuple[dict[tuple[int, str], Conversation], set[int]]:
+    first: dict[tuple[int, str], _Pending] = {}
+    for p in sorted(pending, key=lambda p: p.item.sent_at):
+        first.setdefault((p.account.id, p.item.thread_key), p)
+    if not first:
+        return {}, set()
+    query = Q()
+    for account_id, thread_key in first:
+        query |= Q(account_id=account_id, thread_key=thread_key)
+    existing = {(c.account_id, c.thread_key): c for c in Conversation.objects.filter(query)}
+    now = timezone.now()
+    missing = []
+    for key in sorted(first.keys() - existing.keys()):
+        p = first[key]
+        missing.append(
+            Conversation(
+                account=p.account, thread_key=p.item.thread_key,
+                kind=Conversation.Kind.PUBLIC if p.item.visibility == "public" else Conversation.Kind.PRIVATE,
+                contact=contacts[(p.item.platform, p.item.author.external_id)],
+                subject=_preview(p.item.text)[:200], language=language_detect(p.item.text),
+                status=Conversation.Status.NEW, created_at=now, updated_at=now,
+            )
+        )
+    created = insert_ignoring_conflicts(Conversation, missing, returning=["id"])
+    new_ids = {row[0] for row in created}
+    if missing:
+        query = Q()
+        for c in missing:
+            query |= Q(account_id=c.account_id, thread_key=c.thread_key)
+        existing.update({(c.account_id, c.thread_key): c for c in Conversation.objects.filter(query)})
+    return existing, new_ids
+
+
+def _messages_insert(
+    pending: Sequence[_Pending],
+    contacts: dict[tuple[str, str], Contact],
+    conversations: dict[tuple[int, str], Conversation],
+) -> list[Message]:
+    now = timezone.now()
+    objs = [
+        Message(
+            conversation=conversations[(p.account.id, p.item.thread_key)], account=p.account,
+            direction=Message.Direction.INBOUND, kind=p.item.kind, visibility=p.item.visibility,
+            external_id=p.item.external_id, in_reply_to=p.item.in_reply_to,
+            author_contact=contacts[(p.item.platform, p.item.author.external_id)],
+            text=p.item.text, attachments=[a.as_dict() for a in p.item.attachments],
+            sent_at=p.item.sent_at, received_at=now, raw_event_id=p.raw_event_id,
+        )
+        for p in pending
+    ]
+    inserted = {
+        (account_id, external_id): pk
+        for pk, account_id, external_id in insert_ignoring_conflicts(
+            Message, objs, returning=["id", "account", "external_id"]
+        )
+    }
+    rows = []
+    for message in objs:
+        pk = inserted.get((message.account_id, message.external_id))
+        if pk is not None:
+            message.pk = pk
+            rows.append(message)
+    return rows
+
+
+def _conversations_refresh(
+    new_messages: Sequence[Message],
+    conversations: dict[tuple[int, str], Conversation],
+    new_conversation_ids: set[int],
+) -> set[int]:
+    by_conversation: dict[int, list[Message]] = {}
+    for m in new_messages:
+        by_conversation.setdefault(m.conversation_id, []).append(m)
+    now = timezone.now()
+    changed: list[Conversation] = []
+    for conversation in conversations.values():
+        messages = by_conversation.get(conversation.id)
+        if not messages:
+            continue
+        newest = max(messages, key=lambda m: m.sent_at)
+        oldest = min(messages, key=lambda m: m.sent_at)
+        if conversation.first_inbound_at is None or oldest.sent_at < conversation.first_inbound_at:
+            conversation.first_inbound_at = oldest.sent_at
+            conversation.subject = _preview(oldest.text)[:200]
+        if conversation.last_inbound_at is None or newest.sent_at >= conversation.last_inbound_at:
+            conversation.last_inbound_at = newest.sent_at
+            conversation.last_message_preview = _preview(newest.text)
+        if conversation.last_message_at is None or newest.sent_at > conversation.last_message_at:
+            conversation.last_message_at = newest.sent_at
+        if conversation.status in (Conversation.Status.RESOLVED, Conversation.Status.PENDING, Conversation.Status.SNOOZED):
+            # The citizen wrote again: the conversation needs an officer.
+            conversation.status = Conversation.Status.OPEN
+            conversation.resolved_at = None
+        conversation.updated_at = now
+        changed.append(conversation)
+    Conversation.objects.bulk_update(
+        changed,
+        ["first_inbound_at", "subject", "last_inbound_at", "last_message_preview", "last_message_at",
+         "status", "resolved_at", "updated_at"],
+    )
+    return {c.id for c in changed}
+
+
+def _apply_changes(changes: Sequence[_Pending]) -> tuple[list[int], list[_Pending]]:
+    """Edits, deletions and moderation of citizen messages, kept as revisions.
+
+    An edit of a message we never stored is kept as a new message (so nothing is lost);
+    a redelivered change that is already applied is a no-op.
+    """
+    if not changes:
+        return [], []
+    query = Q()
+    for p in changes:
+        query |= Q(account_id=p.account.id, external_id=p.item.external_id)
+    messages = {
+        (m.account_id, m.external_id): m for m in Message.objects.select_for_update().filter(query)
+    }
+    revised: list[int] = []
+    recreate: list[_Pending] = []
+    for p in sorted(changes, key=lambda p: p.item.sent_at):
+        message = messages.get((p.account.id, p.item.external_id))
+        action = p.item.action
+        if message is None:
+            if action == Action.EDIT:
+                recreate.append(_Pending(_as_create(p.item), p.raw_event_id, p.account))
+            else:
+                logger.info("ingest: %s of unknown message %s ignored", action, p.item.external_id)
+            continue
+        revision = None
+        if action == Action.EDIT and p.item.text != message.text:
+            revision = MessageRevision(
+                message=message, action=MessageRevision.Action.EDIT, previous_text=message.text,
+                previous_attachments=message.attachments, occurred_at=p.item.sent_at,
+                raw_event_id=p.raw_event_id,
+            )
+            message.text = p.item.text
+            message.attachments = [a.as_dict() for a in p.item.attachments] or message.attachments
+            message.edited_at = p.item.sent_at
+        elif action == Action.DELETE and message.deleted_at is None:
+            revision = MessageRevision(
+                message=message, action=MessageRevision.Action.DELETE, previous_text=message.text,
+                previous_attachments=message.attachments, occurred_at=p.item.sent_at,
+                raw_event_id=p.raw_event_id,
+            )
+            message.deleted_at = p.item.sent_at
+        elif action == Action.HIDE and message.hidden_at is None:
+            revision = MessageRevision(message=message, action=MessageRevision.Action.HIDE,
+                                       previous_text=message.text, occurred_at=p.item.sent_at,
+                                       raw_event_id=p.raw_event_id)
+            message.hidden_at = p.item.sent_at
+        elif action == Action.UNHIDE and message.hidden_at is not None:
+            revision = MessageRevision(message=message, action=MessageRevision.Action.UNHIDE,
+                                       previous_text=message.text, occurred_at=p.item.sent_at,
+                                       raw_event_id=p.raw_event_id)
+            message.hidden_at = None
+        if revision is not None:
+            revision.save()
+            message.save(update_fields=["text", "attachments", "edited_at", "deleted_at", "hidden_at"])
+            revised.append(message.id)
+    return revised, recreate
+
+
+def _as_create(item: InboundMessage) -> InboundMessage:
+    return InboundMessage(
+        platform=item.platform, account_external_id=item.account_external_id,
+        external_id=item.external_id, thread_key=item.thread_key, kind=item.kind,
+        visibility=item.visibility, author=item.author, text=item.text, sent_at=item.sent_at,
+        attachments=item.attachments, in_reply_to=item.in_reply_to, action=Action.CREATE,
+    )
+
+
+# --- Officers' actions -----------------------------------------------------------------------
+
+
+def message_reply_create(
+    *, conversation: Conversation, user, text: str, visibility: str, kind: str, in_reply_to: str = ""
+) -> Message:
+    """Queue an answer to the citizen; the send task delivers it through the same channel."""
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation, account_id=conversation.account_id,
+        direction=Message.Direction.OUTBOUND, kind=kind, visibility=visibility,
+        in_reply_to=in_reply_to, author_user=user, text=text, sent_at=now,
+        delivery_status=Message.Delivery.QUEUED, next_attempt_at=now,
+    )
+    updates = {"last_message_at": now, "last_message_preview": _preview(text), "updated_at": now}
+    if conversation.status == Conversation.Status.NEW:
+        updates["status"] = Conversation.Status.OPEN
+    if conversation.assignee_id is None:
+        updates["assignee"] = user
+    Conversation.objects.filter(pk=conversation.pk).update(**updates)
+    for field, value in updates.items():
+        setattr(conversation, field, value)
+    audit_record(user, "message.reply", conversation, message_id=message.id, visibility=visibility)
+    return message
+
+
+def conversation_note_add(*, conversation: Conversation, user, text: str) -> Message:
+    message = Message.objects.create(
+        conversation=conversation, account_id=conversation.account_id,
+        direction=Message.Direction.NOTE, kind=Message.Kind.NOTE,
+        visibility=Message.Visibility.INTERNAL, author_user=user, text=text, sent_at=timezone.now(),
+    )
+    audit_record(user, "conversation.note", conversation, message_id=message.id)
+    return message
+
+
+def conversation_status_set(*, conversation: Conversation, user, status: str) -> Conversation:
+    if status not in Conversation.Status.values:
+        raise ValueError(f"unknown status {status!r}")
+    if conversation.status == status:
+        return conversation
+    previous = conversation.status
+    conversation.status = status
+    conversation.resolved_at = timezone.now() if status == Conversation.Status.RESOLVED else None
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["status", "resolved_at", "updated_at"])
+    audit_record(user, "conversation.status", conversation, previous=previous, status=status)
+    return conversation
+
+
+def conversation_assign(*, conversation: Conversation, user, assignee, team: Team | None = None) -> Conversation:
+    previous = (conversation.team_id, conversation.assignee_id)
+    if team is not None:
+        conversation.team = team
+    conversation.assignee = assignee
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["team", "assignee", "updated_at"])
+    audit_record(
+        user, "conversation.assign", conversation,
+        previous_team=previous[0], previous_assignee=previous[1],
+        team=conversation.team_id, assignee=getattr(assignee, "pk", None),
+    )
+    return conversation
+
+
+# --- Outbound delivery -----------------------------------------------------------------------
+
+
+def message_claim_for_send(message_id: int) -> Message | None:
+    """Atomically move a queued reply to "sending"; None if another worker has it or it is done."""
+    now = timezone.now()
+    claimed = Message.objects.filter(
+        id=message_id, direction=Message.Direction.OUTBOUND,
+        delivery_status=Message.Delivery.QUEUED,
+    ).filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).update(
+        delivery_status=Message.Delivery.SENDING, attempts=F("attempts") + 1, next_attempt_at=None
+    )
+    if claimed != 1:
+        return None
+    return Message.objects.select_related("conversation__account", "conversation__contact").get(id=message_id)
+
+
+def delivery_attempt_start(message: Message) -> DeliveryAttempt:
+    return DeliveryAttempt.objects.create(message=message)
+
+
+def message_mark_sent(message: Message, attempt: DeliveryAttempt, *, external_id: str, sent_at: datetime | None = None) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        Message.objects.filter(id=message.id).update(
+            delivery_status=Message.Delivery.SENT, external_id=external_id or None,
+            delivered_at=sent_at or now, delivery_error="",
+        )
+        DeliveryAttempt.objects.filter(id=attempt.id).update(finished_at=now, outcome=DeliveryAttempt.Outcome.SENT)
+        # The first-response clock stops at the first answer the citizen can see.
+        Conversation.objects.filter(id=message.conversation_id, first_response_at__isnull=True).update(
+            first_response_at=sent_at or now
+        )
+
+
+def message_mark_retry(message: Message, attempt: DeliveryAttempt, *, error: str, retry_at: datetime, code: str = "") -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        Message.objects.filter(id=message.id, delivery_status=Message.Delivery.SENDING).update(
+            delivery_status=Message.Delivery.QUEUED, delivery_error=error[:2000], next_attempt_at=retry_at
+        )
+        DeliveryAttempt.objects.filter(id=attempt.id).update(
+            finished_at=now, outcome=DeliveryAttempt.Outcome.RETRY, error=error[:2000], platform_code=code[:50]
+        )
+
+
+def message_mark_failed(
+    message: Message, attempt: DeliveryAttempt | None, *, error: str, code: str = "", uncertain: bool = False
+) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        Message.objects.filter(id=message.id).update(
+            delivery_status=Message.Delivery.FAILED, delivery_error=error[:2000], next_attempt_at=None
+        )
+        if attempt is not None:
+            DeliveryAttempt.objects.filter(id=attempt.id).update(
+                finished_at=now, error=error[:2000], platform_code=code[:50],
+                outcome=DeliveryAttempt.Outcome.UNCERTAIN if uncertain else DeliveryAttempt.Outcome.FAILED,
+            )
+
+
+def account_mark_error(account: ChannelAccount, error: str, *, needs_reconnect: bool = False) -> None:
+    updates = {"last_error": error[:2000], "last_error_at": timezone.now()}
+    if needs_reconnect:
+        updates["status"] = ChannelAccount.Status.NEEDS_RECONNECT
+    ChannelAccount.objects.filter(id=account.id).update(**updates)
+    for field, value in updates.items():
+        setattr(account, field, value)
+
+
+def account_cursor_set(account: ChannelAccount, name: str, value: dict) -> None:
+    """Merge one endpoint's poll cursor; a cursor only moves once its page is stored."""
+    cursors = dict(account.cursors or {})
+    cursors[name] = value
+    ChannelAccount.objects.filter(id=account.id).update(cursors=cursors)
+    account.cursors = cursors

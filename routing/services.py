@@ -1,0 +1,92 @@
+"""Place conversations in a team queue and give them to an officer.
+
+For now a conversation goes to its channel account's default team (or the fallback team)
+and is assigned round robin among the officers who may answer for that team. The rule
+engine builds on ``conversations_route``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inbox.audit import audit_record_many
+from inbox.models import Conversation, Team
+from inbox.permissions import team_officers
+
+logger = logging.getLogger(__name__)
+
+
+def fallback_team() -> Team | None:
+    slug = getattr(settings, "FALLBACK_TEAM_SLUG", "")
+    team = Team.objects.filter(slug=slug).first() if slug else None
+    return team or Team.objects.order_by("id").first()
+
+
+def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
+    """Route the given conversations that no team holds yet. Safe to call twice."""
+    if not conversation_ids:
+        return []
+    with transaction.atomic():
+        conversations = list(
+            Conversation.objects.select_for_update(of=("self",))
+            .filter(id__in=conversation_ids, team__isnull=True)
+            .select_related("account__default_team")
+            .order_by("id")
+        )
+        if not conversations:
+            return []
+        fallback = None
+        now = timezone.now()
+        by_team: dict[int, list[Conversation]] = {}
+        teams: dict[int, Team] = {}
+        for conversation in conversations:
+            team = conversation.account.default_team
+            routed_by = "channel account default team"
+            if team is None:
+                fallback = fallback or fallback_team()
+                team, routed_by = fallback, "fallback team"
+            if team is None:
+                logger.warning("routing: no team exists; conversation %s stays unrouted", conversation.id)
+                continue
+            conversation.team = team
+            conversation.routed_by = routed_by
+            conversation.routed_at = now
+            teams[team.id] = team
+            by_team.setdefault(team.id, []).append(conversation)
+        for team_id, team_conversations in by_team.items():
+            team = teams[team_id]
+            if team.assignment == Team.Assignment.ROUND_ROBIN:
+                _assign_round_robin(team, team_conversations)
+        routed = [c for group in by_team.values() for c in group]
+        Conversation.objects.bulk_update(routed, ["team", "assignee", "routed_by", "routed_at"])
+        audit_record_many(
+            None, "conversation.route",
+            [(c, {"team": c.team_id, "assignee": c.assignee_id, "rule": c.routed_by}) for c in routed],
+        )
+    return routed
+
+
+def _assign_round_robin(team: Team, conversations: list[Conversation]) -> None:
+    """Give each conversation to the next officer after the last one who received one.
+
+    The team row is locked, so two workers routing at once still take turns correctly.
+    """
+    locked = Team.objects.select_for_update().get(pk=team.pk)
+    officers = team_officers(locked)
+    if not officers:
+        return
+    ids = [u.id for u in officers]
+    last = locked.last_assigned_user_id
+    position = next((i for i, uid in enumerate(ids) if last is not None and uid > last), 0)
+    if last is not None and last in ids:
+        position = (ids.index(last) + 1) % len(ids)
+    for conversation in conversations:
+        conversation.assignee = officers[position]
+        position = (position + 1) % len(ids)
+    locked.last_assigned_user = conversations[-1].assignee
+    locked.save(update_fields=["last_assigned_user"])

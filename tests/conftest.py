@@ -1,0 +1,117 @@
+"""The standard cast: an officer of the team, an officer of another team, a supervisor,
+an admin and anonymous; plus helpers to deliver signed simulator webhooks."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.test import Client, TestCase
+
+from channels_adapters.simulator.adapter import SIGNATURE_HEADER, sign
+from config.celery import app as celery_app
+from inbox.models import ChannelAccount, Team
+from inbox.permissions import ADMIN, OFFICER, SUPERVISOR, team_member_add
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks():
+    """Tasks run in-process in most tests; tests/test_celery_worker.py runs a real worker."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+def committed(func, *args, **kwargs):
+    """Call ``func`` as a request would be served: run its on-commit work (tasks) afterwards."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return func(*args, **kwargs)
+
+
+@pytest.fixture
+def team_a(db):
+    return Team.objects.create(name="Mobility", slug="mobility")
+
+
+@pytest.fixture
+def team_b(db):
+    return Team.objects.create(name="Waste & cleaning", slug="waste")
+
+
+def _user(django_user_model, username, **extra):
+    return django_user_model.objects.create_user(username=username, password=PASSWORD, **extra)
+
+
+@pytest.fixture
+def alice(db, django_user_model, team_a):
+    """Officer of team A."""
+    user = _user(django_user_model, "alice")
+    team_member_add(team_a, user, OFFICER)
+    return user
+
+
+@pytest.fixture
+def bob(db, django_user_model, team_b):
+    """Officer of team B: must never see team A's conversations."""
+    user = _user(django_user_model, "bob")
+    team_member_add(team_b, user, OFFICER)
+    return user
+
+
+@pytest.fixture
+def carol(db, django_user_model, team_a, team_b):
+    """Supervisor of both teams, with the global supervise permission."""
+    user = _user(django_user_model, "carol")
+    group, _ = Group.objects.get_or_create(name=SUPERVISOR)
+    group.permissions.add(Permission.objects.get(codename="supervise_team"))
+    for team in (team_a, team_b):
+        team_member_add(team, user, SUPERVISOR)
+    return user
+
+
+@pytest.fixture
+def dave(db, django_user_model):
+    """Admin."""
+    user = _user(django_user_model, "dave", is_staff=True, is_superuser=True)
+    user.groups.add(Group.objects.get_or_create(name=ADMIN)[0])
+    return user
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def sim_account(db, team_a):
+    return ChannelAccount.objects.create(
+        platform="simulator", external_id="city-sim", name="City (simulated)", handle="city", default_team=team_a
+    )
+
+
+def sim_event(n: int, *, thread: str | None = None, channel: str = "mention", text: str | None = None,
+              author: str = "citizen-1", at: datetime | None = None, type: str = "message") -> dict:
+    at = at or datetime(2026, 11, 20, 9, 0, tzinfo=UTC) + timedelta(minutes=n)
+    return {
+        "type": type, "id": f"m{n}", "thread_id": thread or f"t{n}", "channel": channel,
+        "from": {"id": author, "handle": f"h-{author}", "name": f"Citizen {author}"},
+        "text": text if text is not None else f"El bus 24 no ha pasado, mensaje {n}",
+        "created_at": at.isoformat(),
+    }
+
+
+def sim_body(events: list[dict], account_id: str = "city-sim") -> bytes:
+    return json.dumps({"account_id": account_id, "events": events}).encode()
+
+
+def post_sim(client: Client, body: bytes, *, signature: str | None = None):
+    headers = {SIGNATURE_HEADER: signature if signature is not None else sign(body)}
+    return committed(
+        client.post, "/webhooks/simulator/", data=body, content_type="application/json", headers=headers
+    )
