@@ -1,0 +1,156 @@
+"""Seed the demo: teams, users, channel accounts, saved replies and a few hours of history.
+
+Safe to run again: existing rows are kept, and history is only added to an empty inbox.
+The history goes through the real path: signed payloads -> RawEvent -> adapter.parse ->
+ingest -> routing.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from channels_adapters.pipeline import raw_events_process
+from channels_adapters.registry import get_adapter, platforms
+from channels_adapters.simulator.deliver import demo_accounts
+from channels_adapters.simulator.feed import Feed
+from inbox.models import ChannelAccount, Conversation, Message, RawEvent, SavedReply, Tag, Team
+from inbox.permissions import ADMIN, OFFICER, SUPERVISOR, team_member_add
+from inbox.services import (
+    conversation_status_set,
+    delivery_attempt_start,
+    message_mark_sent,
+    message_reply_create,
+)
+
+TEAMS = [
+    ("Mobility", "mobility", "Buses, metro, traffic, parking and bicycle lanes."),
+    ("Waste & cleaning", "waste", "Collection, containers, bulky waste, street cleaning."),
+    ("General enquiries", "general", "Everything else: taxes, permits, registration, events."),
+]
+USERS = [
+    # username, first name, role, teams
+    ("admin", "Ada", ADMIN, []),
+    ("supervisor", "Sílvia", SUPERVISOR, ["mobility", "waste", "general"]),
+    ("officer", "Oriol", OFFICER, ["mobility", "general"]),
+    ("officer2", "Fatima", OFFICER, ["waste"]),
+    ("officer3", "Piotr", OFFICER, ["general", "mobility"]),
+]
+ACCOUNTS = [
+    # platform, external id, name, handle, default team
+    ("simulator", "demo-city", "Ajuntament (simulated network)", "ajuntament", "general"),
+    ("simulator", "demo-mobility", "Mobilitat (simulated network)", "mobilitat", "mobility"),
+    ("x", "1590000000000000001", "Ajuntament de la Ciutat", "ajuntament_demo", "general"),
+    ("facebook", "104000000000001", "Ajuntament de la Ciutat", "ajuntament.ciutat", "waste"),
+    ("instagram", "17841400000000001", "ajuntament.ciutat", "ajuntament.ciutat", "general"),
+]
+SAVED_REPLIES = [
+    ("Working on it", "Thank you for writing to us. The team is looking into it and will come back to you today."),
+    ("Bulky waste booking", "You can book a free bulky waste collection on the city website or by calling 010."),
+    ("Move to private", "So we can check your case, please send us a private message with your reference number. Never share personal data in a public reply."),
+    ("Estem treballant", "Gràcies pel vostre missatge. L'equip ho està revisant i us respondrem avui mateix."),
+    ("Estamos en ello", "Gracias por escribirnos. El equipo lo está revisando y le responderemos hoy."),
+]
+TAGS = [("Complaint", "complaint", "#b91c1c"), ("Information", "information", "#1d4ed8"), ("Urgent", "urgent", "#c2410c")]
+
+
+class Command(BaseCommand):
+    help = "Create the demo teams, users, channel accounts and some history."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--history", type=int, default=60, help="Past citizen messages to ingest")
+
+    def handle(self, *args, history, **options):
+        password = os.environ.get("DEMO_PASSWORD", "citizen-inbox-demo")
+        with transaction.atomic():
+            teams = self._teams()
+            users = self._users(teams, password)
+            self._accounts(teams)
+            for title, body in SAVED_REPLIES:
+                SavedReply.objects.get_or_create(title=title, defaults={"body": body})
+            for name, slug, color in TAGS:
+                Tag.objects.get_or_create(slug=slug, defaults={"name": name, "color": color})
+        if not Message.objects.exists() and history:
+            self._history(history, users)
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo ready: {Team.objects.count()} teams, {len(users)} users (password: {password}), "
+            f"{ChannelAccount.objects.count()} channel accounts, {Conversation.objects.count()} conversations."
+        ))
+
+    def _teams(self) -> dict[str, Team]:
+        return {
+            slug: Team.objects.get_or_create(slug=slug, defaults={"name": name, "description": description})[0]
+            for name, slug, description in TEAMS
+        }
+
+    def _users(self, teams: dict[str, Team], password: str) -> dict:
+        User = get_user_model()
+        supervisors = Group.objects.get_or_create(name=SUPERVISOR)[0]
+        supervisors.permissions.add(Permission.objects.get(codename="supervise_team"))
+        users = {}
+        for username, first_name, role, team_slugs in USERS:
+            user, created = User.objects.get_or_create(username=username, defaults={"first_name": first_name})
+            if created:
+                user.set_password(password)
+                user.email = f"{username}@example.org"
+                if role == ADMIN:
+                    user.is_staff = user.is_superuser = True
+                user.save()
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
+            for slug in team_slugs:
+                team_member_add(teams[slug], user, role)
+            users[username] = user
+        return users
+
+    def _accounts(self, teams: dict[str, Team]) -> None:
+        registered = set(platforms())
+        for platform, external_id, name, handle, team in ACCOUNTS:
+            if platform not in registered:
+                continue
+            ChannelAccount.objects.get_or_create(
+                platform=platform, external_id=external_id,
+                defaults={
+                    "name": name, "handle": handle, "default_team": teams[team],
+                    # Demo accounts are fed by the simulator and never polled.
+                    "cursors": {"demo": True}, "next_poll_at": timezone.now() + timedelta(days=3650),
+                },
+            )
+
+    def _history(self, count: int, users: dict) -> None:
+        """Citizen messages over the last six hours; answer and resolve about half of them."""
+        feed = Feed(seed=2026)
+        accounts = demo_accounts(feed)
+        now = timezone.now()
+        ids = []
+        for i in range(count):
+            account, shape = accounts[i % len(accounts)]
+            at = now - timedelta(hours=6) * (1 - i / count)
+            _slug, body, headers = shape(feed.event(at), account)
+            adapter = get_adapter(account.platform)
+            raw = RawEvent.objects.create(
+                platform=adapter.platform, account=account, source=RawEvent.Source.WEBHOOK,
+                body=body, headers=headers,
+            )
+            ids.append(raw.id)
+        raw_events_process(ids, extra=0)
+        rng = random.Random(7)  # noqa: S311 - demo data
+        answered = list(Conversation.objects.filter(assignee__isnull=False).order_by("first_inbound_at"))
+        for conversation in answered[: len(answered) // 2]:
+            officer = conversation.assignee
+            reply = message_reply_create(
+                conversation=conversation, user=officer, visibility=conversation.kind,
+                kind=Message.Kind.REPLY if conversation.kind == "public" else Message.Kind.DM,
+                text=rng.choice(SAVED_REPLIES)[1],
+            )
+            sent_at = conversation.first_inbound_at + timedelta(minutes=rng.randint(5, 150))
+            Message.objects.filter(pk=reply.pk).update(sent_at=sent_at)
+            message_mark_sent(reply, delivery_attempt_start(reply), external_id=f"demo-out-{reply.uuid}", sent_at=sent_at)
+            if rng.random() < 0.6:
+                conversation_status_set(conversation=conversation, user=officer, status=Conversation.Status.RESOLVED)

@@ -1,0 +1,170 @@
+"""Replies leave once: claims, retries at the right time, no resend after a doubt."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.test import Client
+from django.utils import timezone
+
+from channels_adapters import registry
+from channels_adapters.base import AdapterError, ReplyRefused
+from channels_adapters.outbound import message_deliver, outbound_sweep, reply_submit
+from inbox.models import AuditEvent, ChannelAccount, Conversation, DeliveryAttempt, Message
+from tests.conftest import committed, post_sim, sim_body, sim_event
+from tests.platform_double import ScriptedPlatform, permanent, transient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def conversation(sim_account, alice):
+    post_sim(Client(), sim_body([sim_event(1)]))
+    return Conversation.objects.get()
+
+
+@pytest.fixture
+def scripted(settings, conversation):
+    settings.CHANNEL_ADAPTERS = {**settings.CHANNEL_ADAPTERS, "scripted": "tests.platform_double.ScriptedPlatform"}
+    registry._adapter.cache_clear()
+    ScriptedPlatform.script, ScriptedPlatform.sent, ScriptedPlatform.confirmable = [], [], False
+    ChannelAccount.objects.filter(id=conversation.account_id).update(platform="scripted")
+    conversation.refresh_from_db()
+    yield ScriptedPlatform
+    registry._adapter.cache_clear()
+
+
+def submit(conversation, user, text="Gràcies, ho mirem ara mateix.", option="public"):
+    return committed(reply_submit, conversation=conversation, user=user, text=text, option_key=option)
+
+
+def test_reply_is_sent_once_and_stops_the_first_response_clock(conversation, alice):
+    message = submit(conversation, alice)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert message.external_id == f"sim-out-{message.uuid}"
+    assert message.in_reply_to == "m1"
+    assert message.delivery_attempts.get().outcome == DeliveryAttempt.Outcome.SENT
+    conversation.refresh_from_db()
+    assert conversation.first_response_at is not None
+    assert conversation.status == Conversation.Status.OPEN
+    assert AuditEvent.objects.filter(verb="message.reply", target_id=str(conversation.id), actor=alice).exists()
+    # A redelivered task finds nothing to claim.
+    assert message_deliver(message.id) == "not-claimed"
+    assert message.delivery_attempts.count() == 1
+
+
+def test_officer_of_another_team_cannot_reply(conversation, bob):
+    with pytest.raises(PermissionDenied):
+        submit(conversation, bob)
+    assert not Message.objects.filter(direction=Message.Direction.OUTBOUND).exists()
+
+
+@pytest.mark.parametrize(("text", "reason"), [("   ", "empty"), ("x" * 2001, "limit is 2000")])
+def test_reply_the_platform_would_refuse_is_refused_before_sending(conversation, alice, text, reason):
+    with pytest.raises(ReplyRefused, match=reason):
+        submit(conversation, alice, text=text)
+    assert not Message.objects.filter(direction=Message.Direction.OUTBOUND).exists()
+
+
+def test_public_reply_is_not_offered_in_a_private_conversation(sim_account, alice):
+    post_sim(Client(), sim_body([sim_event(1, channel="dm")]))
+    conversation = Conversation.objects.get()
+    with pytest.raises(ReplyRefused):
+        submit(conversation, alice, option="public")
+    assert submit(conversation, alice, option="private").visibility == Message.Visibility.PRIVATE
+
+
+def test_account_needing_reconnection_refuses_replies(conversation, alice):
+    ChannelAccount.objects.update(status=ChannelAccount.Status.NEEDS_RECONNECT)
+    conversation.refresh_from_db()
+    with pytest.raises(ReplyRefused, match="reconnect"):
+        submit(conversation, alice)
+
+
+def test_transient_failure_is_retried_at_the_platform_reset_time(scripted, conversation, alice):
+    reset = timezone.now() + timedelta(minutes=15)
+    scripted.script = [transient("429 Too Many Requests", retry_at=reset, code="429")]
+
+    message = submit(conversation, alice)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.QUEUED
+    assert message.next_attempt_at == reset
+    assert "429" in message.delivery_error
+    # Not due yet: nobody may claim it.
+    assert message_deliver(message.id) == "not-claimed"
+    Message.objects.filter(id=message.id).update(next_attempt_at=timezone.now())
+    assert message_deliver(message.id) == "sent"
+    assert scripted.sent == [str(message.uuid)]
+    assert [a.outcome for a in message.delivery_attempts.all()] == ["retry", "sent"]
+
+
+def test_permanent_failure_is_shown_and_not_retried(scripted, conversation, alice):
+    scripted.script = [permanent()]
+    message = submit(conversation, alice)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED
+    assert "not allowed" in message.delivery_error
+    assert scripted.sent == []
+    conversation.refresh_from_db()
+    assert conversation.first_response_at is None
+
+
+def test_revoked_grant_marks_the_account_for_reconnection(scripted, conversation, alice):
+    scripted.script = [AdapterError("401 Unauthorized", permanent=True, needs_reconnect=True)]
+    submit(conversation, alice)
+    account = ChannelAccount.objects.get()
+    assert account.status == ChannelAccount.Status.NEEDS_RECONNECT
+    assert "401" in account.last_error
+
+
+def test_uncertain_failure_is_never_resent_blindly(scripted, conversation, alice):
+    scripted.script = [(AdapterError("read timeout", uncertain=True), True)]  # it did go out
+    message = submit(conversation, alice)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED
+    assert "not known whether" in message.delivery_error
+    assert scripted.sent == [str(message.uuid)]  # exactly once
+    assert message_deliver(message.id) == "not-claimed"
+
+
+def test_uncertain_failure_confirmed_on_the_platform_counts_as_sent(scripted, conversation, alice):
+    scripted.confirmable = True
+    scripted.script = [(AdapterError("read timeout", uncertain=True), True)]
+    message = submit(conversation, alice)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert scripted.sent == [str(message.uuid)]
+
+
+def test_sweep_settles_a_reply_stuck_in_sending_after_a_crash(scripted, conversation, alice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):  # the worker dies before sending
+        message = reply_submit(conversation=conversation, user=alice, text="Hola", option_key="public")
+    # It claimed the message, then the process was killed.
+    Message.objects.filter(id=message.id).update(delivery_status=Message.Delivery.SENDING)
+    DeliveryAttempt.objects.create(message=message, started_at=timezone.now() - timedelta(minutes=10))
+
+    assert outbound_sweep() == {"requeued": 0, "settled": 1}
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED
+    assert scripted.sent == []
+
+
+def test_sweep_requeues_replies_whose_retry_time_passed(scripted, conversation, alice):
+    scripted.script = [transient()]
+    message = submit(conversation, alice)
+    Message.objects.filter(id=message.id).update(next_attempt_at=timezone.now() - timedelta(minutes=5))
+
+    result = committed(outbound_sweep)
+
+    assert result["requeued"] == 1
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
