@@ -88,8 +88,10 @@ def poll_channel(account_id: int) -> int:
         ]
         for name, cursor in result.cursors.items():
             account_cursor_set(account, name, cursor)
+        # A successful poll clears the error an earlier one left on the account.
         ChannelAccount.objects.filter(id=account.id).update(
-            next_poll_at=result.next_poll_at or timezone.now() + timedelta(minutes=1)
+            next_poll_at=result.next_poll_at or timezone.now() + timedelta(minutes=1),
+            last_error="", last_error_at=None,
         )
         if ids:
             enqueue_on_commit(ingest_raw_events, ids)

@@ -204,6 +204,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Conversations with citizens across social networks, answered by a public administration.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status" and a "kind": name their enums so the schema is stable.
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "inbox.models.Conversation.Status",
+        "ConversationKindEnum": "inbox.models.Conversation.Kind",
+        "ChannelAccountStatusEnum": "inbox.models.ChannelAccount.Status",
+        "MessageKindEnum": "inbox.models.Message.Kind",
+    },
 }
 
 # --- Platforms ------------------------------------------------------------------------------
@@ -216,11 +223,17 @@ X_CONSUMER_SECRET = env_str("X_CONSUMER_SECRET", "")
 X_CONSUMER_KEY = env_str("X_CONSUMER_KEY", "")
 X_CLIENT_ID = env_str("X_CLIENT_ID", "")
 X_CLIENT_SECRET = env_str("X_CLIENT_SECRET", "")
+# tweepy 4.17 calls api.twitter.com; X now documents api.x.com (same API). See docs/channels/x.md.
+X_API_BASE_URL = env_str("X_API_BASE_URL", "https://api.x.com").rstrip("/")
+X_OAUTH_AUTHORIZE_URL = env_str("X_OAUTH_AUTHORIZE_URL", "https://x.com/i/oauth2/authorize")
+X_POLL_MIN_INTERVAL_SECONDS = env_int("X_POLL_MIN_INTERVAL_SECONDS", 60, minimum=15)
 META_APP_ID = env_str("META_APP_ID", "")
 META_APP_SECRET = env_str("META_APP_SECRET", "")
 META_VERIFY_TOKEN = env_str("META_VERIFY_TOKEN", "")
-META_GRAPH_VERSION = env_str("META_GRAPH_VERSION", "v24.0")
+META_GRAPH_VERSION = env_str("META_GRAPH_VERSION", "v26.0")  # the newest Graph API version (July 2026)
 PLATFORM_HTTP_TIMEOUT = env_int("PLATFORM_HTTP_TIMEOUT", 15, minimum=1)
+# Conversations that no rule and no channel default places go to this team.
+FALLBACK_TEAM_SLUG = env_str("FALLBACK_TEAM_SLUG", "general")
 
 # --- Service levels -------------------------------------------------------------------------
 FIRST_RESPONSE_TARGET_MINUTES = env_int("FIRST_RESPONSE_TARGET_MINUTES", 120, minimum=1)
@@ -253,11 +266,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.server": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 
 # --- The adapter registry: platform name -> adapter class, imported lazily -------------------
 CHANNEL_ADAPTERS = {
+    "x": "channels_adapters.x.adapter.XAdapter",
+    "facebook": "channels_adapters.meta.adapter.MetaAdapter",
+    "instagram": "channels_adapters.meta.adapter.MetaAdapter",
     "simulator": "channels_adapters.simulator.adapter.SimulatorAdapter",
 }

@@ -1,0 +1,291 @@
+"""The X channel: mentions and DMs in (webhooks and polling), public replies and DMs out.
+
+Polling fetches two endpoints per account, each with its own cursor and schedule in
+``ChannelAccount.cursors``: ``mentions`` (``since_id`` plus a pagination token while a
+backlog is being read) and ``dm_events`` (the newest DM event id seen). Each endpoint is
+polled no faster than its rate-limit headers allow (DM events: 15 requests per 15 minutes
+per user) and waits for ``x-rate-limit-reset`` after a 429.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+
+from channels_adapters.base import (
+    Adapter,
+    AdapterError,
+    DeliveryResult,
+    InboundMessage,
+    PollResult,
+    ReplyOption,
+    ReplyRefused,
+    WebhookRejected,
+    constant_time_equals,
+)
+from channels_adapters.x import payloads, text
+from channels_adapters.x.accounts import x_credentials_fresh
+from channels_adapters.x.client import Page, XApi
+from channels_adapters.x.webhook import (
+    SIGNATURE_HEADER,
+    SIGNATURE_HEADER_OAUTH2,
+    crc_response_token,
+    sign,
+)
+from inbox.models import ChannelAccount, Conversation, Message, RawEvent
+
+logger = logging.getLogger(__name__)
+
+MENTION_PAGES_PER_POLL = 5  # up to 500 mentions; a longer backlog continues at the next poll
+DM_PAGES_PER_POLL = 2  # DM events allow 15 requests per 15 minutes: spend them sparingly
+ERROR_BACKOFF = timedelta(minutes=5)
+FORBIDDEN_BACKOFF = timedelta(hours=1)
+
+
+def _dt(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _newer(a: str | None, b: str | None) -> str | None:
+    """The larger of two X ids (snowflakes grow with time; compare as numbers)."""
+    if not a or not b:
+        return a or b
+    return max(a, b, key=lambda v: (len(v), v))
+
+
+class XAdapter(Adapter):
+    platform = "x"
+    label = "X"
+    webhook_slug = "x"
+    supports_polling = True
+    kept_headers = ("Content-Type", "User-Agent", SIGNATURE_HEADER, SIGNATURE_HEADER_OAUTH2)
+
+    # --- webhooks ---
+    def handshake(self, request: HttpRequest) -> HttpResponse:
+        crc_token = request.GET.get("crc_token", "")
+        if not crc_token:
+            raise WebhookRejected("missing crc_token", status=400)
+        return JsonResponse({"response_token": crc_response_token(crc_token)})
+
+    def verify(self, request: HttpRequest) -> None:
+        oauth2 = request.headers.get(SIGNATURE_HEADER_OAUTH2, "")
+        if oauth2 and settings.X_CLIENT_SECRET:
+            if constant_time_equals(oauth2, sign(request.body, settings.X_CLIENT_SECRET)):
+                return
+            raise WebhookRejected("bad signature", status=403)
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature:
+            raise WebhookRejected("missing signature", status=401)
+        if not settings.X_CONSUMER_SECRET or not constant_time_equals(signature, sign(request.body)):
+            raise WebhookRejected("bad signature", status=403)
+
+    def webhook_account_ids(self, body: bytes) -> list[str]:
+        return payloads.account_ids(payloads.load(body))
+
+    def parse(self, raw: RawEvent) -> list[InboundMessage]:
+        parsed = payloads.parse(payloads.load(bytes(raw.body)), thread_of=self._thread_of)
+        if parsed.revoked_account_ids:
+            from inbox.services import account_mark_error
+
+            for account in ChannelAccount.objects.filter(platform="x", external_id__in=parsed.revoked_account_ids):
+                account_mark_error(account, "The account withdrew this app's access on X.", needs_reconnect=True)
+        return parsed.messages
+
+    @staticmethod
+    def _thread_of(account_external_id: str, post_id: str) -> str | None:
+        return (
+            Message.objects.filter(
+                account__platform="x", account__external_id=account_external_id, external_id=post_id
+            ).values_list("conversation__thread_key", flat=True).first()
+        )
+
+    # --- polling ---
+    def poll(self, account: ChannelAccount) -> PollResult:
+        now = timezone.now()
+        api = XApi(x_credentials_fresh(account))
+        cursors = account.cursors or {}
+        result_payloads: list[bytes] = []
+        new_cursors: dict[str, dict] = {}
+        errors: list[AdapterError] = []
+        fetchers = ((payloads.POLL_MENTIONS, self._poll_mentions), (payloads.POLL_DMS, self._poll_dms))
+        for name, fetch in fetchers:
+            cursor = dict(cursors.get(name) or {})
+            due = _dt(cursor.get("next_at"))
+            if due is not None and due > now:
+                continue
+            try:
+                pages, cursor = fetch(api, account, cursor)
+            except AdapterError as exc:
+                if exc.needs_reconnect:
+                    raise
+                backoff = FORBIDDEN_BACKOFF if exc.code == "403" else ERROR_BACKOFF
+                cursor["next_at"] = (exc.retry_at or now + backoff).isoformat()
+                cursor["error"] = str(exc)[:500]
+                errors.append(exc)
+                logger.warning("x poll %s %s: %s", account.external_id, name, exc)
+            else:
+                # An empty page carries nothing worth a RawEvent row every minute.
+                result_payloads += [self._poll_payload(name, account, p) for p in pages if p.body.get("data")]
+                cursor.pop("error", None)
+                cursor["next_at"] = self._next_at(pages[-1], now, name).isoformat()
+            new_cursors[name] = cursor
+        if errors and len(errors) == len(new_cursors):
+            # Every endpoint failed: say so on the account (and keep the per-endpoint schedule).
+            first = min((_dt(c.get("next_at")) for c in new_cursors.values()), default=None)
+            raise AdapterError("; ".join(str(e) for e in errors), retry_at=first, code=errors[0].code)
+        schedule = [_dt(c.get("next_at")) for c in {**cursors, **new_cursors}.values() if isinstance(c, dict)]
+        next_poll_at = min((d for d in schedule if d is not None), default=None)
+        return PollResult(payloads=result_payloads, cursors=new_cursors, next_poll_at=next_poll_at)
+
+    @staticmethod
+    def _poll_payload(kind: str, account: ChannelAccount, page: Page) -> bytes:
+        return json.dumps({"x_poll": kind, "for_user_id": account.external_id, "page": page.body}).encode()
+
+    @staticmethod
+    def _next_at(page: Page, now: datetime, name: str) -> datetime:
+        minimum = now + timedelta(seconds=settings.X_POLL_MIN_INTERVAL_SECONDS)
+        rate = page.rate
+        if rate is None:
+            # No headers: assume the tightest documented limit for DMs (15 per 15 minutes).
+            return max(minimum, now + timedelta(seconds=60)) if name == payloads.POLL_DMS else minimum
+        if rate.remaining <= 0:
+            return max(minimum, rate.reset_at)
+        # Spread what is left of the window evenly: never run dry before the reset.
+        spacing = (rate.reset_at - now) / rate.remaining
+        return max(minimum, now + spacing)
+
+    @staticmethod
+    def _poll_mentions(api: XApi, account: ChannelAccount, cursor: dict) -> tuple[list[Page], dict]:
+        since_id = cursor.get("since_id")
+        token = cursor.get("next_token")
+        newest = cursor.get("pending_newest_id")
+        pages: list[Page] = []
+        for _ in range(MENTION_PAGES_PER_POLL):
+            page = api.mentions(account.external_id, since_id=since_id, pagination_token=token)
+            pages.append(page)
+            meta = page.body.get("meta") if isinstance(page.body.get("meta"), dict) else {}
+            newest = _newer(newest, meta.get("newest_id"))
+            token = meta.get("next_token")
+            if not since_id or not token:
+                break  # first poll: the latest page is enough; otherwise the backlog is read
+        if since_id and token:
+            # Backlog not finished: keep since_id until every page since it is stored.
+            return pages, {"since_id": since_id, "next_token": token, "pending_newest_id": newest}
+        return pages, {"since_id": _newer(since_id, newest)} if (since_id or newest) else {}
+
+    @staticmethod
+    def _poll_dms(api: XApi, account: ChannelAccount, cursor: dict) -> tuple[list[Page], dict]:
+        seen = cursor.get("newest_id")
+        token = None
+        newest = seen
+        pages: list[Page] = []
+        for _ in range(DM_PAGES_PER_POLL):
+            page = api.dm_events(pagination_token=token)
+            pages.append(page)
+            events = page.body.get("data") if isinstance(page.body.get("data"), list) else []
+            ids = [e["id"] for e in events if isinstance(e, dict) and isinstance(e.get("id"), str)]
+            for event_id in ids:
+                newest = _newer(newest, event_id)
+            token = (page.body.get("meta") or {}).get("next_token")
+            # DM events come newest first and have no since_id: stop at the first one we had.
+            if not seen or not token or any(_newer(i, seen) == seen for i in ids):
+                break
+        return pages, ({"newest_id": newest} if newest else {})
+
+    # --- outbound ---
+    def reply_options(self, conversation: Conversation, *, now: datetime) -> list[ReplyOption]:
+        options = []
+        if conversation.kind == Conversation.Kind.PUBLIC:
+            options.append(ReplyOption(
+                "public", "Public reply", Message.Kind.REPLY, Message.Visibility.PUBLIC,
+                max_length=text.POST_MAX_WEIGHTED_LENGTH,
+            ))
+        options.append(ReplyOption(
+            "private", "Direct message", Message.Kind.DM, Message.Visibility.PRIVATE, max_length=text.DM_MAX_LENGTH,
+        ))
+        return options
+
+    def validate_reply(self, conversation: Conversation, option: ReplyOption, body: str) -> None:
+        if not body.strip():
+            raise ReplyRefused("The reply is empty.")
+        if option.visibility == Message.Visibility.PUBLIC:
+            count = text.post_count(body)
+            if count.weighted_length > text.POST_MAX_WEIGHTED_LENGTH:
+                raise ReplyRefused(
+                    f"X counts this reply as {count.weighted_length} characters (a link counts as 23, "
+                    f"an emoji or a Chinese, Japanese or Korean character as 2); the limit is "
+                    f"{text.POST_MAX_WEIGHTED_LENGTH}."
+                )
+            if not count.valid:
+                raise ReplyRefused("X would refuse this reply: it contains characters X does not accept.")
+            if not self._reply_target(conversation, None):
+                raise ReplyRefused("There is no citizen post in this conversation to reply to.")
+        elif len(body) > text.DM_MAX_LENGTH:
+            raise ReplyRefused(f"The message is {len(body)} characters long; X allows {text.DM_MAX_LENGTH}.")
+
+    @staticmethod
+    def _reply_target(conversation: Conversation, message: Message | None) -> str:
+        if message is not None and message.in_reply_to:
+            return message.in_reply_to
+        return (
+            conversation.messages.filter(direction=Message.Direction.INBOUND, deleted_at__isnull=True)
+            .order_by("-sent_at", "-id").values_list("external_id", flat=True).first()
+        ) or ""
+
+    @staticmethod
+    def _dm_target(conversation: Conversation) -> dict:
+        if conversation.thread_key.startswith("dm:"):
+            dm_conversation_id = conversation.thread_key[3:]
+            if dm_conversation_id.count("-") != 1:
+                return {"dm_conversation_id": dm_conversation_id}  # a group conversation
+        return {"participant_id": conversation.contact.external_id}
+
+    def send(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult:
+        api = XApi(x_credentials_fresh(account))
+        if message.visibility == Message.Visibility.PUBLIC:
+            target = self._reply_target(conversation, message)
+            if not target:
+                raise AdapterError("There is no citizen post in this conversation to reply to.", permanent=True)
+            data = api.reply(message.text, target)
+            external_id = data.get("id")
+        else:
+            data = api.direct_message(message.text, **self._dm_target(conversation))
+            external_id = data.get("dm_event_id")
+        if not isinstance(external_id, str) or not external_id:
+            raise AdapterError("X accepted the reply but did not give its id", uncertain=True)
+        return DeliveryResult(external_id=external_id, sent_at=timezone.now())
+
+    def confirm_delivery(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult | None:
+        """Look for the reply among the account's recent posts or the conversation's DMs."""
+        api = XApi(x_credentials_fresh(account))
+        since = message.sent_at - timedelta(minutes=1)
+        if message.visibility == Message.Visibility.PUBLIC:
+            target = self._reply_target(conversation, message)
+            page = api.user_posts(account.external_id, start_time=since)
+            for post in page.body.get("data") or []:
+                if not isinstance(post, dict) or not isinstance(post.get("id"), str):
+                    continue
+                replied = {r.get("id") for r in post.get("referenced_tweets") or []
+                           if isinstance(r, dict) and r.get("type") == "replied_to"}
+                if target in replied:
+                    return DeliveryResult(external_id=post["id"], sent_at=_dt(post.get("created_at")))
+            return None
+        target = self._dm_target(conversation)
+        page = api.dm_events(dm_conversation_id=target.get("dm_conversation_id") or payloads.one_to_one_conversation_id(
+            account.external_id, target["participant_id"]))
+        for event in page.body.get("data") or []:
+            if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+                continue
+            created = _dt(event.get("created_at"))
+            if (event.get("sender_id") == account.external_id and event.get("text") == message.text
+                    and created is not None and created >= since):
+                return DeliveryResult(external_id=event["id"], sent_at=created)
+        return None
