@@ -487,3 +487,24 @@ def account_cursor_set(account: ChannelAccount, name: str, value: dict) -> None:
     cursors[name] = value
     ChannelAccount.objects.filter(id=account.id).update(cursors=cursors)
     account.cursors = cursors
+
+
+def channel_account_create(
+    *, platform: str, external_id: str, name: str, handle: str = "", credentials: dict | None = None,
+    default_team: Team | None = None, actor=None,
+) -> ChannelAccount:
+    """Connect an account; raises IntegrityError if (platform, external_id) already exists.
+
+    The audit record names the account, never its credentials.
+    """
+    with transaction.atomic():
+        account = ChannelAccount.objects.create(
+            platform=platform, external_id=external_id, name=name, handle=handle,
+            credentials=credentials or {}, default_team=default_team,
+        )
+        audit_record(
+            actor, "channel_account.create", account, platform=platform, external_id=external_id,
+            name=name, default_team=getattr(default_team, "pk", None),
+            credentials_set=bool(credentials),
+        )
+    return account

@@ -1,0 +1,203 @@
+"""Shapes of the API's data. Serializers only shape: rules live in services and permissions.
+
+Credentials of channel accounts are never serialized; only whether they are set.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from inbox.models import (
+    ChannelAccount,
+    Contact,
+    Conversation,
+    Message,
+    MessageRevision,
+    Tag,
+    Team,
+)
+
+User = get_user_model()
+
+
+# --- Small nested shapes ---------------------------------------------------------------------
+
+
+class UserBriefSerializer(serializers.ModelSerializer):
+    full_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "full_name"]
+
+    def get_full_name(self, obj) -> str:
+        return obj.get_full_name()
+
+
+class TeamBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name", "slug"]
+
+
+class TagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "slug", "color"]
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "platform", "external_id", "handle", "name", "display", "person_id"]
+
+    display = serializers.CharField(read_only=True)
+    person_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+
+class AccountBriefSerializer(serializers.ModelSerializer):
+    platform_label = serializers.CharField(source="get_platform_display", read_only=True)
+
+    class Meta:
+        model = ChannelAccount
+        fields = ["id", "platform", "platform_label", "name", "handle", "status"]
+
+
+# --- Teams and channel accounts --------------------------------------------------------------
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    """``can_reply``/``can_supervise`` come from id sets the view puts in the context."""
+
+    can_reply = serializers.SerializerMethodField()
+    can_supervise = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "slug", "description", "assignment", "can_reply", "can_supervise"]
+
+    def get_can_reply(self, obj) -> bool:
+        return obj.id in self.context.get("reply_team_ids", ())
+
+    def get_can_supervise(self, obj) -> bool:
+        return obj.id in self.context.get("supervise_team_ids", ())
+
+
+class ChannelAccountSerializer(serializers.ModelSerializer):
+    platform_label = serializers.CharField(source="get_platform_display", read_only=True)
+    has_credentials = serializers.SerializerMethodField()
+    default_team = TeamBriefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = ChannelAccount
+        # Never "credentials" or "cursors": the first are secrets, the second internal state.
+        fields = [
+            "id", "platform", "platform_label", "external_id", "name", "handle", "status",
+            "has_credentials", "last_error", "last_error_at", "next_poll_at", "default_team",
+            "created_at",
+        ]
+
+    def get_has_credentials(self, obj) -> bool:
+        return bool(obj.credentials)
+
+
+# --- Conversations and messages --------------------------------------------------------------
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    account = AccountBriefSerializer(read_only=True)
+    contact = ContactSerializer(read_only=True)
+    team = TeamBriefSerializer(read_only=True, allow_null=True)
+    assignee = UserBriefSerializer(read_only=True, allow_null=True)
+    tags = TagSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id", "kind", "status", "priority", "language", "subject", "last_message_preview",
+            "account", "contact", "team", "assignee", "tags",
+            "first_inbound_at", "first_response_at", "last_inbound_at", "last_message_at",
+            "resolved_at", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "thread_key", "routed_by", "routed_at"]
+        read_only_fields = fields
+
+
+class MessageRevisionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MessageRevision
+        fields = ["id", "action", "previous_text", "previous_attachments", "occurred_at"]
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    author_contact = ContactSerializer(read_only=True, allow_null=True)
+    author_user = UserBriefSerializer(read_only=True, allow_null=True)
+    revisions = MessageRevisionSerializer(many=True, read_only=True)
+    attachments = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = [
+            "id", "uuid", "direction", "kind", "visibility", "text", "attachments",
+            "author_contact", "author_user", "external_id", "in_reply_to",
+            "sent_at", "received_at", "edited_at", "deleted_at", "hidden_at",
+            "delivery_status", "delivery_error", "attempts", "delivered_at", "revisions",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "array", "items": {"type": "object", "additionalProperties": True}})
+    def get_attachments(self, obj) -> list:
+        return obj.attachments
+
+
+class ReplyOptionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    kind = serializers.CharField()
+    visibility = serializers.CharField()
+    available = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+    max_length = serializers.IntegerField(allow_null=True)
+
+
+# --- Input -----------------------------------------------------------------------------------
+
+
+class ReplyInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=20000, trim_whitespace=False)
+    option = serializers.CharField(
+        max_length=40, help_text="The key of one of the conversation's reply options (`public`, `private`...)."
+    )
+
+
+class NoteInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=20000)
+
+
+class StatusInputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Conversation.Status.choices)
+
+
+class AssignInputSerializer(serializers.Serializer):
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(is_active=True), allow_null=True,
+        help_text="The officer to assign, or null to unassign.",
+    )
+    team = serializers.PrimaryKeyRelatedField(
+        queryset=Team.objects.all(), required=False,
+        help_text="Move the conversation to this team as well (you must supervise both teams).",
+    )
+
+
+class DetailSerializer(serializers.Serializer):
+    """The shape of an error answer."""
+
+    detail = serializers.CharField()
+

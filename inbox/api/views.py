@@ -1,0 +1,271 @@
+"""The REST API: parse input, check who may act, call one service or selector, render.
+
+Every conversation query starts from ``conversations_for_user``, so a conversation of
+another team is a 404 whatever the endpoint; what a user who sees it may *do* is checked
+against the team permissions (a 403).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from channels_adapters.base import ReplyRefused
+from channels_adapters.outbound import reply_options, reply_submit
+from inbox import realtime
+from inbox.api.filters import ConversationFilter
+from inbox.api.permissions import SeesChannelAccounts
+from inbox.api.serializers import (
+    AssignInputSerializer,
+    ChannelAccountSerializer,
+    ConversationDetailSerializer,
+    ConversationSerializer,
+    DetailSerializer,
+    MessageSerializer,
+    NoteInputSerializer,
+    ReplyInputSerializer,
+    ReplyOptionSerializer,
+    StatusInputSerializer,
+    TeamSerializer,
+)
+from inbox.models import ChannelAccount, Conversation, Message, MessageRevision, Team
+from inbox.permissions import (
+    REPLY,
+    SUPERVISE,
+    team_ids_for_user,
+    team_officers,
+    teams_for_user,
+    user_has_team_perm,
+)
+from inbox.selectors import conversations_for_user
+from inbox.services import conversation_assign, conversation_note_add, conversation_status_set
+
+NOT_FOUND = OpenApiResponse(DetailSerializer, description="No such conversation, or not one of your teams'.")
+FORBIDDEN = OpenApiResponse(DetailSerializer, description="You may see the conversation but not do this.")
+CONVERSATION_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The conversation's id.")
+
+
+class ConversationPagination(CursorPagination):
+    ordering = ("-last_inbound_at", "-id")
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class TimelinePagination(CursorPagination):
+    ordering = ("sent_at", "id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class ByNamePagination(CursorPagination):
+    ordering = ("name",)
+
+
+class ByIdPagination(CursorPagination):
+    ordering = ("id",)
+
+
+def _after_commit_changed(conversation: Conversation) -> None:
+    transaction.on_commit(lambda: realtime.conversations_changed([conversation.id]))
+
+
+def _require_team_perm(user, conversation: Conversation, perm: str, message: str) -> None:
+    if not user_has_team_perm(user, conversation.team, perm):
+        raise PermissionDenied(message)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Conversations you may see, newest citizen activity first"),
+    retrieve=extend_schema(summary="One conversation", responses={200: ConversationDetailSerializer, 404: NOT_FOUND}),
+)
+class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ConversationSerializer
+    filterset_class = ConversationFilter
+    pagination_class = ConversationPagination
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[Conversation]:
+        return (
+            conversations_for_user(self.request.user)
+            .select_related("account", "contact", "team", "assignee")
+            .prefetch_related("tags")
+        )
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return ConversationSerializer
+        return ConversationDetailSerializer
+
+    def get_object(self) -> Conversation:
+        # Query-string filters belong to the list; a detail URL names one conversation.
+        conversation = generics.get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, conversation)
+        return conversation
+
+    def _detail(self, conversation: Conversation) -> Response:
+        return Response(ConversationDetailSerializer(conversation, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="How you can answer now (public reply, private message...), or why not",
+        parameters=[CONVERSATION_ID],
+        responses={200: ReplyOptionSerializer(many=True), 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], url_path="reply-options", pagination_class=None, filter_backends=[])
+    def reply_options(self, request, pk=None):
+        conversation = self.get_object()
+        return Response(ReplyOptionSerializer(reply_options(conversation), many=True).data)
+
+    @extend_schema(
+        summary="Answer the citizen through the channel they used",
+        description=(
+            "Queues the reply; it is sent after the request commits. `option` is the key of one "
+            "of the conversation's reply options. A reply the platform would refuse (too long, "
+            "outside the messaging window, account disconnected) is a 422 with a `detail`."
+        ),
+        parameters=[CONVERSATION_ID],
+        request=ReplyInputSerializer,
+        responses={
+            201: MessageSerializer,
+            400: OpenApiResponse(description="Malformed input."),
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            422: OpenApiResponse(DetailSerializer, description="The platform would refuse this reply."),
+        },
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def reply(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(ReplyInputSerializer, request)
+        try:
+            message = reply_submit(
+                conversation=conversation, user=request.user, text=data["text"], option_key=data["option"]
+            )
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc) or None) from exc
+        except ReplyRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Add an internal note (never sent to the citizen)",
+        parameters=[CONVERSATION_ID],
+        request=NoteInputSerializer,
+        responses={201: MessageSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def notes(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(NoteInputSerializer, request)
+        _require_team_perm(request.user, conversation, REPLY, "You cannot work on this team's conversations.")
+        with transaction.atomic():
+            message = conversation_note_add(conversation=conversation, user=request.user, text=data["text"])
+            _after_commit_changed(conversation)
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change the conversation's status (resolve, reopen, mark as spam...)",
+        parameters=[CONVERSATION_ID],
+        request=StatusInputSerializer,
+        responses={200: ConversationDetailSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"], url_path="status", filter_backends=[])
+    def set_status(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(StatusInputSerializer, request)
+        _require_team_perm(request.user, conversation, REPLY, "You cannot work on this team's conversations.")
+        with transaction.atomic():
+            conversation_status_set(conversation=conversation, user=request.user, status=data["status"])
+            _after_commit_changed(conversation)
+        return self._detail(conversation)
+
+    @extend_schema(
+        summary="Assign the conversation to an officer of its team (supervisors)",
+        parameters=[CONVERSATION_ID],
+        request=AssignInputSerializer,
+        responses={200: ConversationDetailSerializer, 400: OpenApiResponse(description="Not an officer of the team."),
+                   403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def assign(self, request, pk=None):
+        conversation = self.get_object()
+        data = _valid(AssignInputSerializer, request)
+        user = request.user
+        _require_team_perm(user, conversation, SUPERVISE, "Only a supervisor of the team can assign its conversations.")
+        new_team: Team | None = data.get("team")
+        if new_team is not None and new_team.id != conversation.team_id and not user_has_team_perm(user, new_team, SUPERVISE):
+            raise PermissionDenied("You can only move conversations to teams you supervise.")
+        team = new_team or conversation.team
+        assignee = data["assignee"]
+        if assignee is not None:
+            if team is None:
+                raise ValidationError({"team": ["This conversation has no team yet; say which team."]})
+            if assignee.id not in {u.id for u in team_officers(team)}:
+                raise ValidationError({"assignee": [f"{assignee.get_username()} is not an officer of {team}."]})
+        with transaction.atomic():
+            conversation_assign(conversation=conversation, user=user, assignee=assignee, team=new_team)
+            _after_commit_changed(conversation)
+        return self._detail(conversation)
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+@extend_schema(
+    summary="A conversation's timeline: messages, replies with delivery status, notes, revisions",
+    parameters=[CONVERSATION_ID],
+    responses={200: MessageSerializer(many=True), 404: NOT_FOUND},
+)
+class ConversationMessagesView(generics.ListAPIView):
+    serializer_class = MessageSerializer
+    pagination_class = TimelinePagination
+    filter_backends = []
+
+    def get_queryset(self) -> QuerySet[Message]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user, no conversation
+            return Message.objects.none()
+        conversation = generics.get_object_or_404(conversations_for_user(self.request.user), pk=self.kwargs["pk"])
+        return conversation.messages.select_related("author_contact", "author_user").prefetch_related(
+            Prefetch("revisions", queryset=MessageRevision.objects.order_by("occurred_at", "id"))
+        )
+
+
+@extend_schema(summary="The teams you may see, with what you may do in each")
+class TeamListView(generics.ListAPIView):
+    serializer_class = TeamSerializer
+    pagination_class = ByNamePagination
+    filter_backends = []
+
+    def get_queryset(self) -> QuerySet[Team]:
+        return teams_for_user(self.request.user)
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["reply_team_ids"] = set(team_ids_for_user(self.request.user, REPLY))
+            context["supervise_team_ids"] = set(team_ids_for_user(self.request.user, SUPERVISE))
+        return context
+
+
+@extend_schema(summary="Channel accounts and their health (admins and supervisors; never credentials)")
+class ChannelAccountListView(generics.ListAPIView):
+    serializer_class = ChannelAccountSerializer
+    permission_classes = [SeesChannelAccounts]
+    pagination_class = ByIdPagination
+    filter_backends = []
+    queryset = ChannelAccount.objects.select_related("default_team")
