@@ -27,6 +27,12 @@ def eager_tasks():
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """The cast's passwords are hashed at every setup; PBKDF2 would dominate the run."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def committed(func, *args, **kwargs):
     """Call ``func`` as a request would be served: run its on-commit work (tasks) afterwards."""
     with TestCase.captureOnCommitCallbacks(execute=True):

@@ -30,10 +30,6 @@ INBOX_MODELS = sorted(
 )
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def records(sim_account, alice, team_a):

@@ -30,11 +30,6 @@ API = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    """The cast's passwords are hashed at every setup; PBKDF2 would dominate the run."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def waste_account(db, team_b):
