@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from inbox.fields import EncryptedJSONField
 
-PLATFORM_LABELS = {"x": "X", "meta": "Meta", "simulator": "Simulator"}
+PLATFORM_LABELS = {"x": "X", "meta": "Meta", "facebook": "Facebook", "instagram": "Instagram", "simulator": "Simulator"}
 
 
 def platform_choices() -> list[tuple[str, str]]:

@@ -1,0 +1,267 @@
+"""Facebook Pages and Instagram professional accounts: one adapter, two account platforms.
+
+Both share the Graph API, the webhook (``/webhooks/meta/``) and the Send API; a Page's
+ChannelAccount has platform "facebook", an Instagram account's "instagram" (its replies
+go out with the linked Page's token).
+
+Where an answer can go, and Meta's rules for it:
+
+- a comment thread: a public reply under the top-level comment, or one private reply
+  (a Messenger / Instagram message) to the latest comment within 7 days of it;
+- a Messenger / Instagram thread: a standard message within 24 hours of the citizen's last
+  message, or, up to 7 days, a message tagged HUMAN_AGENT (a person answering, which is
+  what officers are).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db.models import Max
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from channels_adapters.base import (
+    Adapter,
+    AdapterError,
+    DeliveryResult,
+    InboundMessage,
+    PollResult,
+    ReplyOption,
+)
+from channels_adapters.meta import webhook
+from channels_adapters.meta.client import MetaClient
+from channels_adapters.meta.events import Thread, parse_body, when
+from inbox.models import ChannelAccount, Conversation, Message, RawEvent
+
+logger = logging.getLogger(__name__)
+
+MESSAGING_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+PRIVATE_REPLY_WINDOW = timedelta(days=7)
+# Character limits of the Graph API per surface.
+MAX_LENGTH = {
+    ("fb", "public"): 8000, ("ig", "public"): 2200, ("fb", "private"): 2000, ("ig", "private"): 1000,
+}
+
+
+def page_id_for(account: ChannelAccount) -> str:
+    """The Page whose token and Send API serve the account (an Instagram account's linked Page)."""
+    if account.platform == "facebook":
+        return account.external_id
+    return str((account.credentials or {}).get("page_id", ""))
+
+
+def client_for(account: ChannelAccount) -> MetaClient:
+    return MetaClient((account.credentials or {}).get("page_access_token", ""), object_id=page_id_for(account))
+
+
+def _ago(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24} days" if hours >= 48 else f"{hours} hours"
+
+
+class MetaAdapter(Adapter):
+    platform = "facebook"
+    label = "Facebook & Instagram"
+    webhook_slug = "meta"
+    kept_headers = ("Content-Type", "User-Agent", webhook.SIGNATURE_HEADER)
+    supports_polling = True
+
+    def account_platforms(self) -> tuple[str, ...]:
+        return ("facebook", "instagram")
+
+    # --- inbound -------------------------------------------------------------------------
+
+    def handshake(self, request: HttpRequest) -> HttpResponse:
+        return webhook.handshake(request)
+
+    def verify(self, request: HttpRequest) -> None:
+        webhook.verify(request)
+
+    def webhook_account_ids(self, body: bytes) -> list[str]:
+        return webhook.account_ids(body)
+
+    def parse(self, raw: RawEvent) -> list[InboundMessage]:
+        return parse_body(webhook.load(bytes(raw.body)), mention_lookup=_mention_lookup)
+
+    def poll(self, account: ChannelAccount) -> PollResult:
+        from channels_adapters.meta.backfill import account_backfill
+
+        return account_backfill(account, client_for(account), now=timezone.now())
+
+    # --- outbound ------------------------------------------------------------------------
+
+    def reply_options(self, conversation: Conversation, *, now: datetime) -> list[ReplyOption]:
+        thread = Thread.parse(conversation.thread_key)
+        if thread.kind == "dm":
+            return self._message_options(conversation, thread, now)
+        return self._comment_options(conversation, thread, now)
+
+    def _comment_options(self, conversation: Conversation, thread: Thread, now: datetime) -> list[ReplyOption]:
+        inbound = conversation.messages.filter(direction=Message.Direction.INBOUND)
+        public = ReplyOption(
+            "public", "Public reply" + (" to the mention" if thread.kind == "mention" else " in the thread"),
+            Message.Kind.REPLY, Message.Visibility.PUBLIC, max_length=MAX_LENGTH[(thread.network, "public")],
+        )
+        if inbound.filter(external_id=thread.comment, deleted_at__isnull=False).exists():
+            public = _unavailable(public, "The comment that started this thread was deleted; "
+                                          "a reply can no longer be posted under it.")
+        private = ReplyOption(
+            "private", "Private reply (one message to the author of the latest comment)",
+            Message.Kind.DM, Message.Visibility.PRIVATE, max_length=MAX_LENGTH[(thread.network, "private")],
+        )
+        target = inbound.order_by("-sent_at", "-id").only("external_id", "sent_at", "deleted_at").first()
+        if thread.kind == "mention":
+            private = _unavailable(private, "Instagram does not allow private replies to mentions.")
+        elif target is None:
+            private = _unavailable(private, "There is no citizen comment to answer privately.")
+        elif target.deleted_at is not None:
+            private = _unavailable(private, "The latest comment was deleted; it cannot be answered privately.")
+        elif now - target.sent_at > PRIVATE_REPLY_WINDOW:
+            private = _unavailable(
+                private, f"Meta allows a private reply only within 7 days of the comment; "
+                         f"the latest comment is {_ago(now - target.sent_at)} old.",
+            )
+        elif _private_reply_exists(conversation, target.external_id):
+            private = _unavailable(private, "This comment already has a private reply; Meta allows only one.")
+        return [public, private]
+
+    def _message_options(self, conversation: Conversation, thread: Thread, now: datetime) -> list[ReplyOption]:
+        limit = MAX_LENGTH[(thread.network, "private")]
+        standard = ReplyOption("message", "Message", Message.Kind.DM, Message.Visibility.PRIVATE, max_length=limit)
+        tagged = ReplyOption(
+            "human_agent", "Message outside the 24-hour window (human agent)", Message.Kind.DM,
+            Message.Visibility.PRIVATE, max_length=limit,
+        )
+        last = _last_inbound_at(conversation)
+        if last is None:
+            reason = "The citizen has not written in this conversation."
+            return [_unavailable(standard, reason), _unavailable(tagged, reason)]
+        age = now - last
+        if age <= MESSAGING_WINDOW:
+            return [standard, _unavailable(tagged, "Not needed: the 24-hour window is open, send a standard message.")]
+        closed = f"The 24-hour window closed {_ago(age - MESSAGING_WINDOW)} ago (the citizen last wrote {_ago(age)} ago)."
+        if age <= HUMAN_AGENT_WINDOW:
+            return [_unavailable(standard, closed + " Use the human-agent message, possible for 7 days."), tagged]
+        reason = (f"The citizen last wrote {_ago(age)} ago; Meta allows answers only within 7 days. "
+                  "The conversation can continue when the citizen writes again.")
+        return [_unavailable(standard, reason), _unavailable(tagged, reason)]
+
+    def send(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult:
+        try:
+            thread = Thread.parse(conversation.thread_key)
+        except ValueError as exc:
+            raise AdapterError(str(exc), permanent=True, code="thread") from exc
+        client = client_for(account)
+        now = timezone.now()
+        if message.visibility == Message.Visibility.PUBLIC:
+            if thread.kind == "mention":
+                external_id = client.mention_reply(account.external_id, thread.media, thread.comment, message.text)
+            elif thread.kind == "comment":
+                external_id = client.comment_reply(thread.comment, message.text, instagram=thread.instagram)
+            else:
+                raise AdapterError("A private conversation has no public reply.", permanent=True, code="kind")
+        elif thread.kind in ("comment", "mention"):
+            comment_id = message.in_reply_to or thread.comment
+            target = conversation.messages.filter(
+                direction=Message.Direction.INBOUND, external_id=comment_id
+            ).only("sent_at").first()
+            if target is None or now - target.sent_at > PRIVATE_REPLY_WINDOW:
+                raise AdapterError("A private reply is possible only within 7 days of the comment.",
+                                   permanent=True, code="window")
+            if _private_reply_exists(conversation, comment_id, exclude=message.id, sent_only=True):
+                raise AdapterError("This comment already has a private reply; Meta allows only one.",
+                                   permanent=True, code="private-reply-used")
+            external_id = client.message_send(page_id_for(account), recipient={"comment_id": comment_id},
+                                              text=message.text)
+        else:
+            last = _last_inbound_at(conversation)
+            age = now - last if last else None
+            if age is not None and age <= MESSAGING_WINDOW:
+                kind = {"messaging_type": "RESPONSE"}
+            elif age is not None and age <= HUMAN_AGENT_WINDOW:
+                # A retry can cross the 24-hour line; an officer is a human agent, so the tag applies.
+                kind = {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+            else:
+                raise AdapterError("Outside Meta's messaging window: the citizen last wrote more than 7 days ago.",
+                                   permanent=True, code="window")
+            external_id = client.message_send(page_id_for(account), recipient={"id": thread.user},
+                                              text=message.text, **kind)
+        return DeliveryResult(external_id=external_id, sent_at=timezone.now())
+
+    def confirm_delivery(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult | None:
+        """Look for the reply on Meta after a timeout: same author (us), same text, after we tried."""
+        thread = Thread.parse(conversation.thread_key)
+        client = client_for(account)
+        ours = {account.external_id, page_id_for(account)}
+        since = message.sent_at - timedelta(minutes=1)
+        if message.visibility == Message.Visibility.PUBLIC and thread.kind == "comment":
+            edge = "replies" if thread.instagram else "comments"
+            fields = "id,text,timestamp,from" if thread.instagram else "id,message,created_time,from"
+            candidates = client.pages(f"{thread.comment}/{edge}", max_pages=1, fields=fields, limit=50,
+                                      order="reverse_chronological")
+        elif message.visibility == Message.Visibility.PRIVATE:
+            user = thread.user or _author_of(conversation, message.in_reply_to)
+            if not user:
+                return None
+            args = {"platform": "instagram"} if thread.instagram else {}
+            found = client.get(f"{page_id_for(account)}/conversations", user_id=user,
+                               fields="messages.limit(20){id,message,created_time,from}", **args)
+            candidates = [m for c in found.get("data") or [] for m in (c.get("messages") or {}).get("data") or []]
+        else:
+            return None
+        for item in candidates:
+            text = item.get("message", item.get("text", ""))
+            author = str((item.get("from") or {}).get("id", ""))
+            stamp = item.get("created_time") or item.get("timestamp")
+            if author in ours and text.strip() == message.text.strip() and stamp and when(stamp) >= since:
+                return DeliveryResult(external_id=str(item["id"]), sent_at=when(stamp))
+        return None
+
+
+def _unavailable(option: ReplyOption, reason: str) -> ReplyOption:
+    return ReplyOption(option.key, option.label, option.kind, option.visibility, available=False,
+                       reason=reason, max_length=option.max_length)
+
+
+def _last_inbound_at(conversation: Conversation) -> datetime | None:
+    # Meta counts the window from the citizen's last message, deleted or not.
+    return conversation.messages.filter(direction=Message.Direction.INBOUND).aggregate(
+        last=Max("sent_at")
+    )["last"]
+
+
+def _private_reply_exists(conversation: Conversation, comment_id: str, *, exclude: int | None = None,
+                          sent_only: bool = False) -> bool:
+    replies = conversation.messages.filter(
+        direction=Message.Direction.OUTBOUND, visibility=Message.Visibility.PRIVATE, in_reply_to=comment_id
+    )
+    if exclude is not None:
+        replies = replies.exclude(id=exclude)
+    if sent_only:
+        return replies.filter(delivery_status=Message.Delivery.SENT).exists()
+    # A queued or sending reply counts: it will use the one private reply.
+    return replies.exclude(delivery_status=Message.Delivery.FAILED).exists()
+
+
+def _author_of(conversation: Conversation, external_id: str) -> str:
+    message = conversation.messages.filter(external_id=external_id).select_related("author_contact").first()
+    return message.author_contact.external_id if message and message.author_contact else ""
+
+
+def _mention_lookup(ig_account_id: str, media_id: str, comment_id: str) -> dict | None:
+    """Fetch the comment an Instagram mention webhook only names. None if it cannot be had."""
+    account = ChannelAccount.objects.filter(platform="instagram", external_id=ig_account_id).first()
+    if account is None:
+        return None
+    try:
+        found = client_for(account).get(
+            ig_account_id, fields=f"mentioned_comment.comment_id({comment_id}){{id,text,timestamp,username}}"
+        )
+    except AdapterError as exc:
+        logger.warning("meta: cannot fetch mentioned comment %s: %s", comment_id, exc)
+        return None
+    comment = found.get("mentioned_comment")
+    return comment if isinstance(comment, dict) else None

@@ -1,0 +1,285 @@
+"""Meta webhook bodies -> ``InboundMessage`` values, validated as they are read.
+
+One body holds many entries (one per Page or Instagram account) and each entry many
+changes (feed, comments, mentions) or messaging events. Everything the inbox does not keep
+(likes, reactions, reads, deliveries, the Page's own comments and message echoes) is dropped
+here, so nothing deeper ever sees a raw payload.
+
+Polling builds bodies of the same shape from Graph API lists (see ``backfill.py``), so a
+missed webhook and its backfilled copy are parsed by the same code into the same ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from channels_adapters.base import (
+    Action,
+    Attachment,
+    InboundAuthor,
+    InboundMessage,
+    MalformedPayload,
+)
+
+FB, IG = "fb", "ig"
+PLATFORM = {"page": "facebook", "instagram": "instagram"}
+NETWORK = {"facebook": FB, "instagram": IG}
+
+FEED_VERBS = {
+    "add": Action.CREATE, "edited": Action.EDIT, "edit": Action.EDIT, "remove": Action.DELETE,
+    "delete": Action.DELETE, "hide": Action.HIDE, "unhide": Action.UNHIDE,
+}
+ATTACHMENT_TYPES = {"image": "image", "video": "video", "audio": "audio", "file": "file"}
+
+UNKNOWN_AUTHOR = InboundAuthor(external_id="unknown", name="Unknown Meta user")
+
+
+@dataclass(frozen=True)
+class Thread:
+    """What a conversation's thread key says: where an answer has to go.
+
+    ``fb:comment:<post>:<top comment>``, ``ig:comment:<media>:<top comment>``,
+    ``ig:mention:<media>:<comment>``, ``fb:dm:<PSID>``, ``ig:dm:<IGSID>``.
+    """
+
+    network: str
+    kind: str  # comment, mention, dm
+    media: str = ""  # post or media id
+    comment: str = ""  # the top-level comment (comments) or the mentioning comment
+    user: str = ""  # the citizen's page- or Instagram-scoped id (dm)
+
+    @property
+    def key(self) -> str:
+        if self.kind == "dm":
+            return f"{self.network}:dm:{self.user}"
+        return f"{self.network}:{self.kind}:{self.media}:{self.comment}"
+
+    @property
+    def instagram(self) -> bool:
+        return self.network == IG
+
+    @classmethod
+    def parse(cls, key: str) -> Thread:
+        parts = key.split(":")
+        if len(parts) == 3 and parts[0] in (FB, IG) and parts[1] == "dm" and parts[2]:
+            return cls(parts[0], "dm", user=parts[2])
+        if len(parts) == 4 and parts[0] in (FB, IG) and parts[1] in ("comment", "mention") and all(parts[2:]):
+            return cls(parts[0], parts[1], media=parts[2], comment=parts[3])
+        raise ValueError(f"not a Meta thread key: {key!r}")
+
+
+# --- field readers -----------------------------------------------------------------------
+
+
+def _id(value, name: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise MalformedPayload(f"{name} must be an id")
+    return str(value)
+
+
+def _opt_str(value, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedPayload(f"{name} must be a string")
+    return value
+
+
+def _obj(value, name: str, *, required: bool = True) -> dict:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedPayload(f"{name} must be an object")
+    return value
+
+
+def when(value, name: str = "time") -> datetime:
+    """Meta times come as epoch seconds (feed), epoch milliseconds (messaging) or ISO 8601."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 100_000_000_000 else value
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    raise MalformedPayload(f"{name} is not a time: {value!r}")
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+MentionLookup = Callable[[str, str, str], dict | None]  # (ig account, media, comment) -> comment
+
+
+@dataclass
+class _Entry:
+    platform: str
+    account: str  # the Page or Instagram account id the entry is for
+    time: datetime | None
+
+    @property
+    def network(self) -> str:
+        return NETWORK[self.platform]
+
+
+def parse_body(data: dict, *, mention_lookup: MentionLookup | None = None) -> list[InboundMessage]:
+    platform = PLATFORM[data["object"]]
+    items: list[InboundMessage] = []
+    for raw_entry in data["entry"]:
+        entry = _Entry(
+            platform, _id(raw_entry.get("id"), "entry.id"),
+            when(raw_entry["time"], "entry.time") if raw_entry.get("time") is not None else None,
+        )
+        for change in raw_entry.get("changes") or []:
+            change = _obj(change, "change")
+            field, value = change.get("field"), _obj(change.get("value"), "change.value")
+            item = None
+            if platform == "facebook" and field == "feed" and value.get("item") == "comment":
+                item = _feed_comment(entry, value)
+            elif platform == "instagram" and field in ("comments", "live_comments"):
+                item = _ig_comment(entry, value)
+            elif platform == "instagram" and field == "mentions":
+                item = _ig_mention(entry, value, mention_lookup)
+            if item is not None:
+                items.append(item)
+        for event in raw_entry.get("messaging") or []:
+            item = _messaging(entry, _obj(event, "messaging event"))
+            if item is not None:
+                items.append(item)
+    return items
+
+
+def _author(raw: dict, *, handle_key: str) -> InboundAuthor:
+    if not raw:
+        return UNKNOWN_AUTHOR
+    handle = _opt_str(raw.get(handle_key), f"from.{handle_key}") if handle_key else ""
+    return InboundAuthor(
+        external_id=_id(raw.get("id"), "from.id"), handle=handle,
+        name=_opt_str(raw.get("name"), "from.name"),
+    )
+
+
+def _feed_comment(entry: _Entry, value: dict) -> InboundMessage | None:
+    action = FEED_VERBS.get(value.get("verb"))
+    if action is None:
+        return None  # block, mute, follow...: nothing a citizen said
+    author_raw = _obj(value.get("from"), "from", required=False)
+    if author_raw and str(author_raw.get("id")) == entry.account:
+        return None  # the Page's own comments (our replies) are not citizen messages
+    comment_id = _id(value.get("comment_id"), "comment_id")
+    post_id = _id(value.get("post_id"), "post_id")
+    parent_id = str(value.get("parent_id") or post_id)
+    top = comment_id if parent_id == post_id else parent_id
+    if action == Action.CREATE and value.get("created_time") is not None:
+        sent_at = when(value["created_time"], "created_time")
+    elif entry.time is not None:
+        sent_at = entry.time  # an edit or removal happens when Meta reports it
+    else:
+        sent_at = when(value.get("created_time"), "created_time")
+    attachments = []
+    for kind, key in (("image", "photo"), ("video", "video")):
+        url = value.get(key)
+        if isinstance(url, str) and url:
+            attachments.append(Attachment(type=kind, url=url))
+    return InboundMessage(
+        platform=entry.platform, account_external_id=entry.account, external_id=comment_id,
+        thread_key=Thread(FB, "comment", media=post_id, comment=top).key,
+        kind="comment", visibility="public", author=_author(author_raw, handle_key=""),
+        text=_opt_str(value.get("message"), "message"), sent_at=sent_at,
+        attachments=tuple(attachments), in_reply_to="" if parent_id == post_id else parent_id,
+        action=action,
+    )
+
+
+def _ig_comment(entry: _Entry, value: dict) -> InboundMessage | None:
+    author_raw = _obj(value.get("from"), "from", required=False)
+    if author_raw and str(author_raw.get("id")) == entry.account:
+        return None  # the account's own replies
+    comment_id = _id(value.get("id"), "id")
+    media = _obj(value.get("media"), "media")
+    media_id = _id(media.get("id"), "media.id")
+    parent_id = str(value.get("parent_id") or "")
+    stamp = value.get("timestamp")  # only in backfilled bodies; webhooks carry entry.time
+    sent_at = when(stamp, "timestamp") if stamp is not None else entry.time
+    if sent_at is None:
+        raise MalformedPayload("a comment needs entry.time")
+    return InboundMessage(
+        platform=entry.platform, account_external_id=entry.account, external_id=comment_id,
+        thread_key=Thread(IG, "comment", media=media_id, comment=parent_id or comment_id).key,
+        kind="comment", visibility="public", author=_author(author_raw, handle_key="username"),
+        text=_opt_str(value.get("text"), "text"), sent_at=sent_at, in_reply_to=parent_id,
+    )
+
+
+def _ig_mention(entry: _Entry, value: dict, lookup: MentionLookup | None) -> InboundMessage | None:
+    media_id = _id(value.get("media_id"), "media_id")
+    comment_id = _id(value.get("comment_id"), "comment_id")
+    # The webhook only names the comment; its text and author are fetched (or were, by backfill).
+    found = value if "text" in value else (lookup(entry.account, media_id, comment_id) if lookup else None)
+    found = found or {}
+    author_raw = _obj(found.get("from"), "from", required=False)
+    if not author_raw and found.get("username"):
+        author_raw = {"id": f"ig-user:{found['username']}", "username": found["username"]}
+    text = _opt_str(found.get("text"), "text") if found else ""
+    if not found:
+        text = "(Mentioned the account in a comment; the text could not be fetched from Instagram.)"
+    stamp = found.get("timestamp")
+    sent_at = when(stamp, "timestamp") if stamp is not None else entry.time
+    if sent_at is None:
+        raise MalformedPayload("a mention needs entry.time")
+    return InboundMessage(
+        platform=entry.platform, account_external_id=entry.account, external_id=comment_id,
+        thread_key=Thread(IG, "mention", media=media_id, comment=comment_id).key,
+        kind="mention", visibility="public", author=_author(author_raw, handle_key="username"),
+        text=text, sent_at=sent_at,
+    )
+
+
+def _attachments(raw) -> tuple[Attachment, ...]:
+    found = []
+    for item in raw or []:
+        if not isinstance(item, dict):
+            raise MalformedPayload("each attachment must be an object")
+        payload = item.get("payload") if isinstance(item.get("payload"), dict) else {}
+        url = payload.get("url") if isinstance(payload.get("url"), str) else ""
+        found.append(Attachment(type=ATTACHMENT_TYPES.get(item.get("type"), "link"), url=url,
+                                name=_opt_str(item.get("title"), "attachment.title")))
+    return tuple(found)
+
+
+def _messaging(entry: _Entry, event: dict) -> InboundMessage | None:
+    sender = _id(_obj(event.get("sender"), "sender").get("id"), "sender.id")
+    if sender == entry.account:
+        return None  # echoes of what the Page or account sent
+    at = when(event.get("timestamp"), "timestamp") if event.get("timestamp") is not None else entry.time
+    if at is None:
+        raise MalformedPayload("a messaging event needs a timestamp")
+    thread = Thread(entry.network, "dm", user=sender).key
+    author = InboundAuthor(external_id=sender)
+    if "message" in event:
+        message = _obj(event["message"], "message")
+        if message.get("is_echo"):
+            return None
+        reply_to = _obj(message.get("reply_to"), "reply_to", required=False)
+        deleted = message.get("is_deleted") is True
+        return InboundMessage(
+            platform=entry.platform, account_external_id=entry.account,
+            external_id=_id(message.get("mid"), "message.mid"), thread_key=thread, kind="dm",
+            visibility="private", author=author, text=_opt_str(message.get("text"), "message.text"),
+            sent_at=at, attachments=() if deleted else _attachments(message.get("attachments")),
+            in_reply_to=str(reply_to.get("mid") or ""),
+            action=Action.DELETE if deleted else Action.CREATE,
+        )
+    if "message_edit" in event:
+        edit = _obj(event["message_edit"], "message_edit")
+        return InboundMessage(
+            platform=entry.platform, account_external_id=entry.account,
+            external_id=_id(edit.get("mid"), "message_edit.mid"), thread_key=thread, kind="dm",
+            visibility="private", author=author, text=_opt_str(edit.get("text"), "message_edit.text"),
+            sent_at=at, action=Action.EDIT,
+        )
+    return None  # reads, deliveries, reactions, postbacks, referrals
