@@ -22,6 +22,7 @@ from channels_adapters.base import (
     InboundMessage,
     MalformedPayload,
 )
+from channels_adapters.fields import opt_dict, opt_str, req_dict
 
 FB, IG = "fb", "ig"
 PLATFORM = {"page": "facebook", "instagram": "instagram"}
@@ -79,20 +80,8 @@ def _id(value, name: str) -> str:
     return str(value)
 
 
-def _opt_str(value, name: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise MalformedPayload(f"{name} must be a string")
-    return value
 
 
-def _obj(value, name: str, *, required: bool = True) -> dict:
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"{name} must be an object")
-    return value
 
 
 def when(value, name: str = "time") -> datetime:
@@ -135,8 +124,8 @@ def parse_body(data: dict, *, mention_lookup: MentionLookup | None = None) -> li
             when(raw_entry["time"], "entry.time") if raw_entry.get("time") is not None else None,
         )
         for change in raw_entry.get("changes") or []:
-            change = _obj(change, "change")
-            field, value = change.get("field"), _obj(change.get("value"), "change.value")
+            change = req_dict(change, "change")
+            field, value = change.get("field"), req_dict(change.get("value"), "change.value")
             item = None
             if platform == "facebook" and field == "feed" and value.get("item") == "comment":
                 item = _feed_comment(entry, value)
@@ -147,7 +136,7 @@ def parse_body(data: dict, *, mention_lookup: MentionLookup | None = None) -> li
             if item is not None:
                 items.append(item)
         for event in raw_entry.get("messaging") or []:
-            item = _messaging(entry, _obj(event, "messaging event"))
+            item = _messaging(entry, req_dict(event, "messaging event"))
             if item is not None:
                 items.append(item)
     return items
@@ -156,10 +145,10 @@ def parse_body(data: dict, *, mention_lookup: MentionLookup | None = None) -> li
 def _author(raw: dict, *, handle_key: str) -> InboundAuthor:
     if not raw:
         return UNKNOWN_AUTHOR
-    handle = _opt_str(raw.get(handle_key), f"from.{handle_key}") if handle_key else ""
+    handle = opt_str(raw.get(handle_key), f"from.{handle_key}") if handle_key else ""
     return InboundAuthor(
         external_id=_id(raw.get("id"), "from.id"), handle=handle,
-        name=_opt_str(raw.get("name"), "from.name"),
+        name=opt_str(raw.get("name"), "from.name"),
     )
 
 
@@ -167,7 +156,7 @@ def _feed_comment(entry: _Entry, value: dict) -> InboundMessage | None:
     action = FEED_VERBS.get(value.get("verb"))
     if action is None:
         return None  # block, mute, follow...: nothing a citizen said
-    author_raw = _obj(value.get("from"), "from", required=False)
+    author_raw = opt_dict(value.get("from"), "from")
     if author_raw and str(author_raw.get("id")) == entry.account:
         return None  # the Page's own comments (our replies) are not citizen messages
     comment_id = _id(value.get("comment_id"), "comment_id")
@@ -189,18 +178,18 @@ def _feed_comment(entry: _Entry, value: dict) -> InboundMessage | None:
         platform=entry.platform, account_external_id=entry.account, external_id=comment_id,
         thread_key=Thread(FB, "comment", media=post_id, comment=top).key,
         kind="comment", visibility="public", author=_author(author_raw, handle_key=""),
-        text=_opt_str(value.get("message"), "message"), sent_at=sent_at,
+        text=opt_str(value.get("message"), "message"), sent_at=sent_at,
         attachments=tuple(attachments), in_reply_to="" if parent_id == post_id else parent_id,
         action=action,
     )
 
 
 def _ig_comment(entry: _Entry, value: dict) -> InboundMessage | None:
-    author_raw = _obj(value.get("from"), "from", required=False)
+    author_raw = opt_dict(value.get("from"), "from")
     if author_raw and str(author_raw.get("id")) == entry.account:
         return None  # the account's own replies
     comment_id = _id(value.get("id"), "id")
-    media = _obj(value.get("media"), "media")
+    media = req_dict(value.get("media"), "media")
     media_id = _id(media.get("id"), "media.id")
     parent_id = str(value.get("parent_id") or "")
     stamp = value.get("timestamp")  # only in backfilled bodies; webhooks carry entry.time
@@ -211,7 +200,7 @@ def _ig_comment(entry: _Entry, value: dict) -> InboundMessage | None:
         platform=entry.platform, account_external_id=entry.account, external_id=comment_id,
         thread_key=Thread(IG, "comment", media=media_id, comment=parent_id or comment_id).key,
         kind="comment", visibility="public", author=_author(author_raw, handle_key="username"),
-        text=_opt_str(value.get("text"), "text"), sent_at=sent_at, in_reply_to=parent_id,
+        text=opt_str(value.get("text"), "text"), sent_at=sent_at, in_reply_to=parent_id,
     )
 
 
@@ -221,10 +210,10 @@ def _ig_mention(entry: _Entry, value: dict, lookup: MentionLookup | None) -> Inb
     # The webhook only names the comment; its text and author are fetched (or were, by backfill).
     found = value if "text" in value else (lookup(entry.account, media_id, comment_id) if lookup else None)
     found = found or {}
-    author_raw = _obj(found.get("from"), "from", required=False)
+    author_raw = opt_dict(found.get("from"), "from")
     if not author_raw and found.get("username"):
         author_raw = {"id": f"ig-user:{found['username']}", "username": found["username"]}
-    text = _opt_str(found.get("text"), "text") if found else ""
+    text = opt_str(found.get("text"), "text") if found else ""
     if not found:
         text = "(Mentioned the account in a comment; the text could not be fetched from Instagram.)"
     stamp = found.get("timestamp")
@@ -247,12 +236,12 @@ def _attachments(raw) -> tuple[Attachment, ...]:
         payload = item.get("payload") if isinstance(item.get("payload"), dict) else {}
         url = payload.get("url") if isinstance(payload.get("url"), str) else ""
         found.append(Attachment(type=ATTACHMENT_TYPES.get(item.get("type"), "link"), url=url,
-                                name=_opt_str(item.get("title"), "attachment.title")))
+                                name=opt_str(item.get("title"), "attachment.title")))
     return tuple(found)
 
 
 def _messaging(entry: _Entry, event: dict) -> InboundMessage | None:
-    sender = _id(_obj(event.get("sender"), "sender").get("id"), "sender.id")
+    sender = _id(req_dict(event.get("sender"), "sender").get("id"), "sender.id")
     if sender == entry.account:
         return None  # echoes of what the Page or account sent
     at = when(event.get("timestamp"), "timestamp") if event.get("timestamp") is not None else entry.time
@@ -261,25 +250,25 @@ def _messaging(entry: _Entry, event: dict) -> InboundMessage | None:
     thread = Thread(entry.network, "dm", user=sender).key
     author = InboundAuthor(external_id=sender)
     if "message" in event:
-        message = _obj(event["message"], "message")
+        message = req_dict(event["message"], "message")
         if message.get("is_echo"):
             return None
-        reply_to = _obj(message.get("reply_to"), "reply_to", required=False)
+        reply_to = opt_dict(message.get("reply_to"), "reply_to")
         deleted = message.get("is_deleted") is True
         return InboundMessage(
             platform=entry.platform, account_external_id=entry.account,
             external_id=_id(message.get("mid"), "message.mid"), thread_key=thread, kind="dm",
-            visibility="private", author=author, text=_opt_str(message.get("text"), "message.text"),
+            visibility="private", author=author, text=opt_str(message.get("text"), "message.text"),
             sent_at=at, attachments=() if deleted else _attachments(message.get("attachments")),
             in_reply_to=str(reply_to.get("mid") or ""),
             action=Action.DELETE if deleted else Action.CREATE,
         )
     if "message_edit" in event:
-        edit = _obj(event["message_edit"], "message_edit")
+        edit = req_dict(event["message_edit"], "message_edit")
         return InboundMessage(
             platform=entry.platform, account_external_id=entry.account,
             external_id=_id(edit.get("mid"), "message_edit.mid"), thread_key=thread, kind="dm",
-            visibility="private", author=author, text=_opt_str(edit.get("text"), "message_edit.text"),
+            visibility="private", author=author, text=opt_str(edit.get("text"), "message_edit.text"),
             sent_at=at, action=Action.EDIT,
         )
     return None  # reads, deliveries, reactions, postbacks, referrals

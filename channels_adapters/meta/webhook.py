@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from channels_adapters.base import MalformedPayload, WebhookRejected, constant_time_equals
+from channels_adapters.fields import json_object
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 OBJECTS = ("page", "instagram")
@@ -53,12 +53,7 @@ def verify(request: HttpRequest) -> None:
 
 def load(body: bytes) -> dict:
     """The outer shape every Meta webhook body shares: ``{"object": ..., "entry": [...]}``."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise MalformedPayload("expected an object")
+    data = json_object(body)
     if data.get("object") not in OBJECTS:
         raise MalformedPayload(f"unsupported object {data.get('object')!r}")
     entries = data.get("entry")

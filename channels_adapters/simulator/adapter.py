@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import datetime
 
 from django.conf import settings
@@ -27,6 +26,7 @@ from channels_adapters.base import (
     WebhookRejected,
     constant_time_equals,
 )
+from channels_adapters.fields import iso_time, json_object, opt_str, req_str
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent
 
 SIGNATURE_HEADER = "X-Simulator-Signature"
@@ -41,11 +41,8 @@ def sign(body: bytes, secret: str | None = None) -> str:
 
 
 def _load(body: bytes) -> dict:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("account_id"), str):
+    data = json_object(body)
+    if not isinstance(data.get("account_id"), str):
         raise MalformedPayload("expected an object with an account_id")
     if not isinstance(data.get("events"), list):
         raise MalformedPayload("expected an events list")
@@ -53,21 +50,7 @@ def _load(body: bytes) -> dict:
 
 
 def _text(value, name: str, *, required: bool = True) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value):
-        raise MalformedPayload(f"{name} must be a non-empty string")
-    return value
-
-
-def _when(value) -> datetime:
-    try:
-        when = datetime.fromisoformat(_text(value, "created_at"))
-    except ValueError as exc:
-        raise MalformedPayload(f"created_at is not an ISO 8601 time: {value!r}") from exc
-    if when.tzinfo is None:
-        raise MalformedPayload("created_at has no time zone")
-    return when
+    return req_str(value, name) if required else opt_str(value, name)
 
 
 class SimulatorAdapter(Adapter):
@@ -122,7 +105,7 @@ class SimulatorAdapter(Adapter):
                         profile={k: v for k, v in author.items() if k in ("location", "followers", "verified")},
                     ),
                     text=_text(event.get("text"), "text", required=action == Action.CREATE),
-                    sent_at=_when(event.get("created_at")), attachments=attachments,
+                    sent_at=iso_time(event.get("created_at"), "created_at"), attachments=attachments,
                     in_reply_to=_text(event.get("reply_to"), "reply_to", required=False),
                     action=action,
                 )

@@ -28,6 +28,7 @@ from channels_adapters.base import (
     WebhookRejected,
     constant_time_equals,
 )
+from channels_adapters.fields import json_object
 from channels_adapters.x import payloads, text
 from channels_adapters.x.accounts import x_credentials_fresh
 from channels_adapters.x.client import Page, XApi
@@ -88,10 +89,10 @@ class XAdapter(Adapter):
             raise WebhookRejected("bad signature", status=403)
 
     def webhook_account_ids(self, body: bytes) -> list[str]:
-        return payloads.account_ids(payloads.load(body))
+        return payloads.account_ids(json_object(body))
 
     def parse(self, raw: RawEvent) -> list[InboundMessage]:
-        parsed = payloads.parse(payloads.load(bytes(raw.body)), thread_of=self._thread_of)
+        parsed = payloads.parse(json_object(bytes(raw.body)), thread_of=self._thread_of)
         if parsed.revoked_account_ids:
             from inbox.services import account_mark_error
 

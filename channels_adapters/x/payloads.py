@@ -16,7 +16,6 @@ account's own posts and DMs are never citizen messages and are dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from channels_adapters.base import (
     InboundMessage,
     MalformedPayload,
 )
+from channels_adapters.fields import iso_time, opt_dict, opt_list, opt_str
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +49,6 @@ class Parsed:
     revoked_account_ids: list[str] = field(default_factory=list)
 
 
-def load(body: bytes) -> dict:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise MalformedPayload("expected a JSON object")
-    return data
 
 
 def _id(value, name: str) -> str:
@@ -92,22 +84,8 @@ def account_ids(data: dict) -> list[str]:
 # --- small typed readers ---------------------------------------------------------------------
 
 
-def _text(value, name: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise MalformedPayload(f"{name} must be a string")
-    return value
 
 
-def _iso(value, name: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(_id(value, name))
-    except ValueError as exc:
-        raise MalformedPayload(f"{name} is not an ISO 8601 time: {value!r}") from exc
-    if when.tzinfo is None:
-        raise MalformedPayload(f"{name} has no time zone")
-    return when
 
 
 def _epoch_ms(value, name: str) -> datetime:
@@ -126,20 +104,8 @@ def _v1_time(tweet: dict) -> datetime:
         raise MalformedPayload(f"created_at is not X's date format: {tweet.get('created_at')!r}") from exc
 
 
-def _list(value, name: str) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MalformedPayload(f"{name} must be a list")
-    return value
 
 
-def _dict(value, name: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"{name} must be an object")
-    return value
 
 
 # --- authors -----------------------------------------------------------------------------------
@@ -177,8 +143,8 @@ def _author_v2(user_id: str, users: dict[str, dict]) -> InboundAuthor:
         "protected": user.get("protected"),
     }
     return InboundAuthor(
-        external_id=user_id, handle=_text(user.get("username") or user.get("screen_name"), "username"),
-        name=_text(user.get("name"), "name"),
+        external_id=user_id, handle=opt_str(user.get("username") or user.get("screen_name"), "username"),
+        name=opt_str(user.get("name"), "name"),
         profile={k: v for k, v in profile.items() if v not in (None, "")},
     )
 
@@ -194,7 +160,7 @@ def _author_v1(user: dict) -> InboundAuthor:
     }
     return InboundAuthor(
         external_id=_id(user.get("id_str") or user.get("id"), "user.id_str"),
-        handle=_text(user.get("screen_name"), "user.screen_name"), name=_text(user.get("name"), "user.name"),
+        handle=opt_str(user.get("screen_name"), "user.screen_name"), name=opt_str(user.get("name"), "user.name"),
         profile={k: v for k, v in profile.items() if v not in (None, "")},
     )
 
@@ -205,21 +171,21 @@ MEDIA_TYPES = {"photo": "image", "video": "video", "animated_gif": "video"}
 
 
 def _media_v2(keys: list, includes: dict) -> tuple[Attachment, ...]:
-    media = {m.get("media_key"): m for m in _list(includes.get("media"), "includes.media") if isinstance(m, dict)}
+    media = {m.get("media_key"): m for m in opt_list(includes.get("media"), "includes.media") if isinstance(m, dict)}
     found = []
     for key in keys:
         item = media.get(key) or {}
         found.append(Attachment(
             type=MEDIA_TYPES.get(item.get("type"), "file"),
-            url=_text(item.get("url") or item.get("preview_image_url"), "media.url"),
-            name=_text(item.get("alt_text"), "media.alt_text") or str(key),
+            url=opt_str(item.get("url") or item.get("preview_image_url"), "media.url"),
+            name=opt_str(item.get("alt_text"), "media.alt_text") or str(key),
         ))
     return tuple(found)
 
 
 def _media_v1(items: list) -> tuple[Attachment, ...]:
     return tuple(
-        Attachment(type=MEDIA_TYPES.get(m.get("type"), "file"), url=_text(m.get("media_url_https"), "media_url_https"))
+        Attachment(type=MEDIA_TYPES.get(m.get("type"), "file"), url=opt_str(m.get("media_url_https"), "media_url_https"))
         for m in items if isinstance(m, dict)
     )
 
@@ -232,49 +198,49 @@ def _v2_post(post: dict, account_id: str, includes: dict, users: dict[str, dict]
     author_id = _id(post.get("author_id"), "post.author_id")
     if author_id == account_id:
         return None  # the administration's own post
-    references = {r.get("type"): r.get("id") for r in _list(post.get("referenced_tweets"), "referenced_tweets")
+    references = {r.get("type"): r.get("id") for r in opt_list(post.get("referenced_tweets"), "referenced_tweets")
                   if isinstance(r, dict)}
     if "retweeted" in references:
         return None  # a repost says nothing new
-    history = [h for h in _list(post.get("edit_history_tweet_ids"), "edit_history_tweet_ids") if isinstance(h, str)]
+    history = [h for h in opt_list(post.get("edit_history_tweet_ids"), "edit_history_tweet_ids") if isinstance(h, str)]
     # An edited post gets a new id; it is kept as a revision of the original one.
     original = history[0] if history and history[0] != post_id else post_id
-    note = _dict(post.get("note_tweet"), "note_tweet")
-    text = _text(note.get("text"), "note_tweet.text") or _text(post.get("text"), "post.text")
-    attachments = _dict(post.get("attachments"), "attachments")
+    note = opt_dict(post.get("note_tweet"), "note_tweet")
+    text = opt_str(note.get("text"), "note_tweet.text") or opt_str(post.get("text"), "post.text")
+    attachments = opt_dict(post.get("attachments"), "attachments")
     return InboundMessage(
         platform=PLATFORM, account_external_id=account_id, external_id=original,
         thread_key=f"post:{_id(post.get('conversation_id') or post_id, 'post.conversation_id')}",
         kind="mention", visibility="public", author=_author_v2(author_id, users), text=text,
-        sent_at=_iso(post.get("created_at"), "post.created_at"),
-        attachments=_media_v2(_list(attachments.get("media_keys"), "media_keys"), includes),
-        in_reply_to=_text(references.get("replied_to"), "replied_to"),
+        sent_at=iso_time(post.get("created_at"), "post.created_at"),
+        attachments=_media_v2(opt_list(attachments.get("media_keys"), "media_keys"), includes),
+        in_reply_to=opt_str(references.get("replied_to"), "replied_to"),
         action=Action.EDIT if original != post_id else Action.CREATE,
     )
 
 
 def _v1_tweet(tweet: dict, account_id: str, thread_of: ThreadLookup) -> InboundMessage | None:
-    author = _author_v1(_dict(tweet.get("user"), "user"))
+    author = _author_v1(opt_dict(tweet.get("user"), "user"))
     if author.external_id == account_id or "retweeted_status" in tweet:
         return None
     tweet_id = _id(tweet.get("id_str"), "id_str")
-    extended = _dict(tweet.get("extended_tweet"), "extended_tweet")
-    text = _text(extended.get("full_text") or tweet.get("full_text") or tweet.get("text"), "text")
-    parent = _text(tweet.get("in_reply_to_status_id_str"), "in_reply_to_status_id_str")
+    extended = opt_dict(tweet.get("extended_tweet"), "extended_tweet")
+    text = opt_str(extended.get("full_text") or tweet.get("full_text") or tweet.get("text"), "text")
+    parent = opt_str(tweet.get("in_reply_to_status_id_str"), "in_reply_to_status_id_str")
     # Account Activity posts carry no conversation_id: a reply joins the thread of the post it
     # answers when we have that post (ours or the citizen's); otherwise the replied-to post is
     # taken as the conversation root, which it is for replies to a root post.
     thread = (thread_of(account_id, parent) if parent else None) or f"post:{parent or tweet_id}"
-    media = _dict(tweet.get("extended_entities") or extended.get("extended_entities"), "extended_entities")
+    media = opt_dict(tweet.get("extended_entities") or extended.get("extended_entities"), "extended_entities")
     return InboundMessage(
         platform=PLATFORM, account_external_id=account_id, external_id=tweet_id, thread_key=thread,
         kind="mention", visibility="public", author=author, text=text, sent_at=_v1_time(tweet),
-        attachments=_media_v1(_list(media.get("media"), "extended_entities.media")), in_reply_to=parent,
+        attachments=_media_v1(opt_list(media.get("media"), "extended_entities.media")), in_reply_to=parent,
     )
 
 
 def _v1_delete(event: dict, account_id: str) -> InboundMessage | None:
-    status = _dict(event.get("status"), "tweet_delete_events.status")
+    status = opt_dict(event.get("status"), "tweet_delete_events.status")
     user_id = _id(status.get("user_id"), "status.user_id")
     if user_id == account_id:
         return None
@@ -301,33 +267,33 @@ def _v2_dm(event: dict, account_id: str, includes: dict, users: dict[str, dict])
     sender = _id(event.get("sender_id"), "dm_event.sender_id")
     if sender == account_id:
         return None
-    conversation = _text(event.get("dm_conversation_id"), "dm_conversation_id") or one_to_one_conversation_id(
+    conversation = opt_str(event.get("dm_conversation_id"), "dm_conversation_id") or one_to_one_conversation_id(
         sender, account_id
     )
-    attachments = _dict(event.get("attachments"), "dm_event.attachments")
+    attachments = opt_dict(event.get("attachments"), "dm_event.attachments")
     return InboundMessage(
         platform=PLATFORM, account_external_id=account_id, external_id=_id(event.get("id"), "dm_event.id"),
         thread_key=f"dm:{conversation}", kind="dm", visibility="private", author=_author_v2(sender, users),
-        text=_text(event.get("text"), "dm_event.text"), sent_at=_iso(event.get("created_at"), "dm_event.created_at"),
-        attachments=_media_v2(_list(attachments.get("media_keys"), "media_keys"), includes),
+        text=opt_str(event.get("text"), "dm_event.text"), sent_at=iso_time(event.get("created_at"), "dm_event.created_at"),
+        attachments=_media_v2(opt_list(attachments.get("media_keys"), "media_keys"), includes),
     )
 
 
 def _legacy_dm(event: dict, account_id: str, users: dict[str, dict]) -> InboundMessage | None:
     if event.get("type") != "message_create":
         return None
-    create = _dict(event.get("message_create"), "message_create")
+    create = opt_dict(event.get("message_create"), "message_create")
     sender = _id(create.get("sender_id"), "message_create.sender_id")
     if sender == account_id:
         return None
-    recipient = _id(_dict(create.get("target"), "target").get("recipient_id"), "target.recipient_id")
-    data = _dict(create.get("message_data"), "message_data")
-    attachment = _dict(data.get("attachment"), "message_data.attachment")
-    media = _dict(attachment.get("media"), "attachment.media")
+    recipient = _id(opt_dict(create.get("target"), "target").get("recipient_id"), "target.recipient_id")
+    data = opt_dict(create.get("message_data"), "message_data")
+    attachment = opt_dict(data.get("attachment"), "message_data.attachment")
+    media = opt_dict(attachment.get("media"), "attachment.media")
     return InboundMessage(
         platform=PLATFORM, account_external_id=account_id, external_id=_id(event.get("id"), "dm.id"),
         thread_key=f"dm:{one_to_one_conversation_id(sender, recipient)}", kind="dm", visibility="private",
-        author=_author_v2(sender, users), text=_text(data.get("text"), "message_data.text"),
+        author=_author_v2(sender, users), text=opt_str(data.get("text"), "message_data.text"),
         sent_at=_epoch_ms(event.get("created_timestamp"), "created_timestamp"),
         attachments=_media_v1([media]) if media else (),
     )
@@ -340,27 +306,27 @@ def _account_activity(data: dict, thread_of: ThreadLookup) -> list[InboundMessag
     account_id = _id(data["for_user_id"], "for_user_id")
     users = _users({"users": data.get("users") or {}})
     items: list[InboundMessage | None] = []
-    for tweet in _list(data.get("tweet_create_events"), "tweet_create_events"):
-        items.append(_v1_tweet(_dict(tweet, "tweet"), account_id, thread_of))
-    for event in _list(data.get("direct_message_events"), "direct_message_events"):
-        items.append(_legacy_dm(_dict(event, "direct_message_event"), account_id, users))
-    for event in _list(data.get("tweet_delete_events"), "tweet_delete_events"):
-        items.append(_v1_delete(_dict(event, "tweet_delete_event"), account_id))
+    for tweet in opt_list(data.get("tweet_create_events"), "tweet_create_events"):
+        items.append(_v1_tweet(opt_dict(tweet, "tweet"), account_id, thread_of))
+    for event in opt_list(data.get("direct_message_events"), "direct_message_events"):
+        items.append(_legacy_dm(opt_dict(event, "direct_message_event"), account_id, users))
+    for event in opt_list(data.get("tweet_delete_events"), "tweet_delete_events"):
+        items.append(_v1_delete(opt_dict(event, "tweet_delete_event"), account_id))
     return items
 
 
 def _activity_envelope(envelope: dict) -> tuple[list[InboundMessage | None], list[str]]:
     account_id = account_ids({"data": envelope})[0]
     kind = envelope["event_type"]
-    payload = _dict(envelope.get("payload"), "data.payload")
-    includes = _dict(envelope.get("includes"), "data.includes")
+    payload = opt_dict(envelope.get("payload"), "data.payload")
+    includes = opt_dict(envelope.get("includes"), "data.includes")
     if kind in MENTION_EVENTS_XAA:
         return [_v2_post(payload, account_id, includes, _users(includes))], []
     if kind in DM_EVENTS_XAA:
         if "direct_message_events" in payload:
             users = _users({"users": payload.get("users") or {}})
-            return [_legacy_dm(_dict(e, "direct_message_event"), account_id, users)
-                    for e in _list(payload["direct_message_events"], "direct_message_events")], []
+            return [_legacy_dm(opt_dict(e, "direct_message_event"), account_id, users)
+                    for e in opt_list(payload["direct_message_events"], "direct_message_events")], []
         return [_v2_dm(payload, account_id, includes, _users(includes))], []
     if kind in REVOKE_EVENTS_XAA:
         return [], [account_id]
@@ -370,17 +336,17 @@ def _activity_envelope(envelope: dict) -> tuple[list[InboundMessage | None], lis
 
 def _poll_page(data: dict) -> list[InboundMessage | None]:
     account_id = _id(data.get("for_user_id"), "for_user_id")
-    page = _dict(data.get("page"), "page")
-    includes = _dict(page.get("includes"), "page.includes")
+    page = opt_dict(data.get("page"), "page")
+    includes = opt_dict(page.get("includes"), "page.includes")
     users = _users(includes)
-    for error in _list(page.get("errors"), "page.errors"):
+    for error in opt_list(page.get("errors"), "page.errors"):
         # A 200 may carry partial errors (a deleted post, a suspended author): keep what came.
         logger.info("x: partial error in a %s page: %s", data.get("x_poll"), error)
-    items = _list(page.get("data"), "page.data")
+    items = opt_list(page.get("data"), "page.data")
     if data["x_poll"] == POLL_MENTIONS:
-        return [_v2_post(_dict(p, "post"), account_id, includes, users) for p in items]
+        return [_v2_post(opt_dict(p, "post"), account_id, includes, users) for p in items]
     if data["x_poll"] == POLL_DMS:
-        return [_v2_dm(_dict(e, "dm_event"), account_id, includes, users) for e in items]
+        return [_v2_dm(opt_dict(e, "dm_event"), account_id, includes, users) for e in items]
     raise MalformedPayload(f"unknown poll page kind {data['x_poll']!r}")
 
 
