@@ -1,5 +1,27 @@
 from __future__ import annotations
 
+from django.utils.functional import SimpleLazyObject
+
+from inbox.models import ChannelAccount
+from inbox.permissions import SUPERVISE
+
+
+def _is_supervisor(user) -> bool:
+    return bool(user.is_staff or user.is_superuser or user.has_perm(f"inbox.{SUPERVISE}"))
+
+
+def _accounts_needing_reconnect(user) -> list[ChannelAccount]:
+    if not _is_supervisor(user):
+        return []
+    return list(
+        ChannelAccount.objects.filter(status=ChannelAccount.Status.NEEDS_RECONNECT)
+        .only("id", "platform", "name").order_by("platform", "name")[:10]
+    )
+
 
 def navigation(request):
-    return {}
+    """What the page frame needs. Lazy: fragments and pages without the frame pay nothing."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"accounts_needing_reconnect": SimpleLazyObject(lambda: _accounts_needing_reconnect(user))}

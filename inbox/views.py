@@ -1,10 +1,32 @@
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
-from django.db import connection
-from django.http import JsonResponse
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.db.models import Q
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
+
+from channels_adapters.base import ReplyRefused
+from channels_adapters.outbound import reply_options, reply_submit
+from inbox import realtime
+from inbox.forms import STATUS_ACTIONS, AssignForm, NoteForm, QueueFilterForm, ReplyForm, StatusForm
+from inbox.models import Conversation, SavedReply, Team
+from inbox.permissions import REPLY, SUPERVISE, team_ids_for_user, team_officers, user_has_team_perm
+from inbox.selectors import (
+    contact_history,
+    conversation_for_user,
+    conversation_timeline,
+    queue_counts,
+    queue_page,
+)
+from inbox.services import conversation_assign, conversation_note_add, conversation_status_set
 
 
 @require_GET
@@ -30,3 +52,207 @@ def healthz(request):
         checks["broker"] = "in-process"
     healthy = all(v in ("ok", "in-process") for v in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+
+
+# --- Queues ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+@never_cache
+def queue(request):
+    """The three queues; ``?fragment=1`` renders only the list (the live refresh fetches it)."""
+    user = request.user
+    # team_ids_for_user is cached on the user, so the names cost one plain query.
+    teams = list(Team.objects.filter(id__in=team_ids_for_user(user)).only("id", "name"))
+    form = QueueFilterForm(request.GET, teams=teams)
+    queue_filter = form.queue_filter()
+    conversations, next_cursor = queue_page(user, queue_filter)
+    context = {
+        "conversations": conversations,
+        "next_cursor": next_cursor,
+        "queue_filter": queue_filter,
+    }
+    if request.GET.get("fragment"):
+        return render(request, "inbox/_queue_list.html", context)
+    context.update(
+        form=form,
+        counts=queue_counts(user),
+        tabs=[("mine", "Mine"), ("team", "My teams"), ("unassigned", "Unassigned")],
+        first_response_target=settings.FIRST_RESPONSE_TARGET_MINUTES,
+    )
+    return render(request, "inbox/queue.html", context)
+
+
+# --- One conversation ------------------------------------------------------------------------
+
+
+def _conversation_or_404(request, pk: int) -> Conversation:
+    """Another team's conversation does not exist for this user: 404, never 403."""
+    try:
+        return conversation_for_user(request.user, pk)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
+
+
+def _require(request, conversation: Conversation, perm: str) -> None:
+    # The user can see the conversation, so a 403 tells them nothing new.
+    if not user_has_team_perm(request.user, conversation.team, perm):
+        raise PermissionDenied
+
+
+def _publish_on_commit(conversation: Conversation) -> None:
+    transaction.on_commit(partial(realtime.conversations_changed, [conversation.id]))
+
+
+def _saved_replies(conversation: Conversation) -> list[SavedReply]:
+    return list(
+        SavedReply.objects.filter(Q(team_id=conversation.team_id) | Q(team__isnull=True))
+        .only("id", "title", "body", "language", "team_id")
+        .order_by("title")
+    )
+
+
+@login_required
+@require_GET
+@never_cache
+def conversation_detail(request, pk: int):
+    conversation = _conversation_or_404(request, pk)
+    if request.GET.get("fragment") == "timeline":
+        return render(
+            request, "inbox/_timeline.html",
+            {"conversation": conversation, "timeline": conversation_timeline(conversation)},
+        )
+    reply_text = ""
+    saved_id = request.GET.get("saved", "")
+    if saved_id.isdigit():
+        # Without JavaScript, "Insert" reloads the page with the saved reply in the composer.
+        saved = next((s for s in _saved_replies(conversation) if s.id == int(saved_id)), None)
+        reply_text = saved.body if saved else ""
+    return _conversation_page(request, conversation, reply_text=reply_text)
+
+
+def _conversation_page(
+    request,
+    conversation: Conversation,
+    *,
+    reply_text: str = "",
+    reply_option: str = "",
+    reply_error: str = "",
+    note_text: str = "",
+    note_error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    user = request.user
+    can_reply = user_has_team_perm(user, conversation.team, REPLY)
+    can_supervise = conversation.team is not None and user_has_team_perm(user, conversation.team, SUPERVISE)
+    options = reply_options(conversation) if can_reply else []
+    if not reply_option or not any(o.key == reply_option and o.available for o in options):
+        reply_option = next((o.key for o in options if o.available), "")
+    officers = team_officers(conversation.team) if can_supervise else []
+    context = {
+        "conversation": conversation,
+        "timeline": conversation_timeline(conversation),
+        "history": contact_history(user, conversation),
+        "can_reply": can_reply,
+        "can_supervise": can_supervise,
+        "reply_options": options,
+        "reply_option": reply_option,
+        "reply_text": reply_text,
+        "reply_error": reply_error,
+        "note_text": note_text,
+        "note_error": note_error,
+        "saved_replies": _saved_replies(conversation) if can_reply else [],
+        "officers": officers,
+        "status_actions": [
+            (value, label) for value, label in STATUS_ACTIONS.items()
+            if value != conversation.status
+            and (value != Conversation.Status.OPEN
+                 or conversation.status not in (Conversation.Status.NEW, Conversation.Status.OPEN))
+        ],
+        "first_response_target": settings.FIRST_RESPONSE_TARGET_MINUTES,
+    }
+    return render(request, "inbox/conversation.html", context, status=status)
+
+
+@login_required
+@require_POST
+def conversation_reply(request, pk: int):
+    conversation = _conversation_or_404(request, pk)
+    _require(request, conversation, REPLY)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        return _conversation_page(
+            request, conversation, reply_text=request.POST.get("text", ""),
+            reply_error="Choose how to reply.", status=422,
+        )
+    text, option = form.cleaned_data["text"], form.cleaned_data["option"]
+    try:
+        reply_submit(conversation=conversation, user=request.user, text=text, option_key=option)
+    except ReplyRefused as exc:
+        # The officer keeps their text and sees why the platform would refuse it.
+        return _conversation_page(
+            request, conversation, reply_text=text, reply_option=option,
+            reply_error=str(exc) or "The reply cannot be sent.", status=422,
+        )
+    messages.success(request, "Reply queued for sending.")
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_note(request, pk: int):
+    conversation = _conversation_or_404(request, pk)
+    _require(request, conversation, REPLY)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _conversation_page(
+            request, conversation, note_text=request.POST.get("text", ""),
+            note_error=" ".join(form.errors.get("text", [])) or "The note is empty.", status=422,
+        )
+    with transaction.atomic():
+        conversation_note_add(conversation=conversation, user=request.user, text=form.cleaned_data["text"])
+        _publish_on_commit(conversation)
+    messages.success(request, "Note added.")
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_status(request, pk: int):
+    conversation = _conversation_or_404(request, pk)
+    _require(request, conversation, REPLY)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Unknown status.")
+        return redirect("inbox:conversation", pk=conversation.pk)
+    with transaction.atomic():
+        conversation_status_set(conversation=conversation, user=request.user, status=form.cleaned_data["status"])
+        _publish_on_commit(conversation)
+    messages.success(request, f"Conversation marked {conversation.get_status_display().lower()}.")
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_assign_view(request, pk: int):
+    """``assignee=me`` takes the conversation (anyone who may reply); other choices supervise."""
+    conversation = _conversation_or_404(request, pk)
+    if request.POST.get("assignee") == "me":
+        _require(request, conversation, REPLY)
+        assignee = request.user
+    else:
+        if conversation.team is None:
+            raise PermissionDenied
+        _require(request, conversation, SUPERVISE)
+        form = AssignForm(request.POST, officers=team_officers(conversation.team))
+        if not form.is_valid():
+            messages.error(request, "Choose an officer of the team.")
+            return redirect("inbox:conversation", pk=conversation.pk)
+        assignee = form.officers.get(form.cleaned_data["assignee"])
+    with transaction.atomic():
+        conversation_assign(conversation=conversation, user=request.user, assignee=assignee)
+        _publish_on_commit(conversation)
+    who = "you" if assignee == request.user else (assignee.get_username() if assignee else "nobody")
+    messages.success(request, f"Conversation assigned to {who}.")
+    return redirect("inbox:conversation", pk=conversation.pk)

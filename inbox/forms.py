@@ -1,0 +1,77 @@
+"""Forms of the officer UI: they parse and validate input; the services do the work."""
+
+from __future__ import annotations
+
+from django import forms
+
+from inbox.models import Conversation, platform_choices
+from inbox.selectors import QueueFilter
+
+QUEUE_VIEWS = (("mine", "Mine"), ("team", "My teams"), ("unassigned", "Unassigned"))
+STATUS_FILTER_CHOICES = [("active", "Active"), *Conversation.Status.choices]
+
+# What an officer may set from the conversation page (new and snoozed are set by the system).
+STATUS_ACTIONS = {
+    Conversation.Status.OPEN: "Reopen",
+    Conversation.Status.PENDING: "Mark pending",
+    Conversation.Status.RESOLVED: "Resolve",
+    Conversation.Status.SPAM: "Mark as spam",
+}
+
+
+class QueueFilterForm(forms.Form):
+    """The queue's query string. Invalid values fall back to the defaults, never to an error."""
+
+    view = forms.ChoiceField(choices=QUEUE_VIEWS, required=False)
+    team = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Team")
+    status = forms.ChoiceField(choices=STATUS_FILTER_CHOICES, required=False, label="Status")
+    platform = forms.ChoiceField(required=False, label="Platform")
+    before = forms.CharField(required=False, max_length=100)
+
+    def __init__(self, data, *, teams, **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["team"].choices = [("", "All my teams"), *((t.id, t.name) for t in teams)]
+        self.fields["platform"].choices = [("", "All platforms"), *platform_choices()]
+
+    def queue_filter(self) -> QueueFilter:
+        self.is_valid()
+        data = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+        # A field that failed validation is absent from cleaned_data: use its default.
+        return QueueFilter(
+            view=data.get("view", "team"),
+            team_id=data.get("team"),
+            status=data.get("status", "active"),
+            platform=data.get("platform", ""),
+            before=data.get("before", ""),
+        )
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea, strip=False, required=False, label="Reply")
+    option = forms.CharField(max_length=40)
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea, label="Internal note", max_length=10_000)
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=list(STATUS_ACTIONS.items()))
+
+
+class AssignForm(forms.Form):
+    """A supervisor's choice: an officer of the team by id, or empty for unassigned.
+
+    Officers taking a conversation themselves post ``assignee=me`` instead (see the view).
+    """
+
+    assignee = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+
+    def __init__(self, data, *, officers, **kwargs):
+        super().__init__(data, **kwargs)
+        self.officers = {u.id: u for u in officers}
+        self.fields["assignee"].choices = [("", "Unassigned"), *((u.id, _user_label(u)) for u in officers)]
+
+
+def _user_label(user) -> str:
+    return user.get_full_name() or user.get_username()

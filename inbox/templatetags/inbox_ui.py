@@ -1,0 +1,101 @@
+"""Small presentation helpers for the officer UI. Nothing here marks citizen text safe."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django import template
+from django.conf import settings
+from django.utils import timezone
+
+from inbox.models import PLATFORM_LABELS, Conversation
+
+register = template.Library()
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if hours < 6 and minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if days < 3 and hours else f"{days} d"
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """Compact relative time ("12 min ago", "3 h ago", "in 20 min") for dense lists."""
+    if value is None:
+        return ""
+    delta = timezone.now() - value
+    if abs(delta) < timedelta(minutes=1):
+        return "just now"
+    if delta < timedelta(0):
+        return f"in {_span(-delta)}"
+    return f"{_span(delta)} ago"
+
+
+@register.filter
+def duration(value: timedelta | None) -> str:
+    return _span(value) if value is not None else ""
+
+
+@register.filter
+def duration_minutes(value: int | None) -> str:
+    return _span(timedelta(minutes=int(value))) if value is not None else ""
+
+
+def first_response_due_at(conversation: Conversation) -> datetime | None:
+    """When the first answer is due, or None if it is not owed (answered, closed, no message).
+
+    Wall-clock for now; business hours and SLA policies replace this later.
+    """
+    if conversation.first_response_at is not None or conversation.first_inbound_at is None:
+        return None
+    if conversation.status not in Conversation.ACTIVE_STATUSES:
+        return None
+    return conversation.first_inbound_at + timedelta(minutes=settings.FIRST_RESPONSE_TARGET_MINUTES)
+
+
+@register.filter
+def first_response_due(conversation: Conversation) -> datetime | None:
+    return first_response_due_at(conversation)
+
+
+@register.filter
+def first_response_overdue(conversation: Conversation) -> bool:
+    due = first_response_due_at(conversation)
+    return due is not None and due < timezone.now()
+
+
+@register.filter
+def platform_label(platform: str) -> str:
+    return PLATFORM_LABELS.get(platform, platform.title())
+
+
+@register.filter
+def http_url(url: str) -> str:
+    """Citizen-supplied links are shown only if they are http(s): no javascript: or data: URLs."""
+    if not isinstance(url, str):
+        return ""
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return ""
+    return url.strip() if scheme in ("http", "https") else ""
+
+
+@register.filter
+def initials(name: str) -> str:
+    parts = [p for p in str(name or "").replace("@", " ").split() if p]
+    return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+
+@register.filter
+def user_label(user) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
