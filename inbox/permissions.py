@@ -71,6 +71,6 @@ def team_member_remove(team: Team, user) -> None:
 def team_officers(team: Team) -> list:
     """Users who may answer the team's conversations, by id (for assignment)."""
     users = get_users_with_perms(
-        team, only_with_perms_in=[REPLY], with_superusers=False, with_group_users=False
+        team, only_with_perms_in=[REPLY], with_superusers=False, with_group_users=True
     )
     return sorted((u for u in users if u.is_active), key=lambda u: u.id)

@@ -10,11 +10,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from inbox import realtime
 from inbox.audit import audit_record
 from inbox.db import insert_ignoring_conflicts
 from inbox.inbound import Action, InboundMessage, IngestResult
@@ -29,6 +32,7 @@ from inbox.models import (
     RawEvent,
     Team,
 )
+from inbox.permissions import REPLY, SUPERVISE, team_officers, user_has_team_perm
 
 logger = logging.getLogger(__name__)
 
@@ -372,42 +376,78 @@ def message_reply_create(
     return message
 
 
+class AssignmentRefused(ValueError):
+    """The chosen officer cannot hold the conversation (not an officer of the team)."""
+
+
+def _require_team_perm(user, team: Team | None, perm: str, message: str) -> None:
+    """``user=None`` is the system itself (routing, imports, scripts): always allowed."""
+    if user is not None and not user_has_team_perm(user, team, perm):
+        raise PermissionDenied(message)
+
+
+def _publish_on_commit(conversation: Conversation) -> None:
+    transaction.on_commit(partial(realtime.conversations_changed, [conversation.id]))
+
+
 def conversation_note_add(*, conversation: Conversation, user, text: str) -> Message:
-    message = Message.objects.create(
-        conversation=conversation, account_id=conversation.account_id,
-        direction=Message.Direction.NOTE, kind=Message.Kind.NOTE,
-        visibility=Message.Visibility.INTERNAL, author_user=user, text=text, sent_at=timezone.now(),
-    )
-    audit_record(user, "conversation.note", conversation, message_id=message.id)
+    _require_team_perm(user, conversation.team, REPLY, "You cannot work on this team's conversations.")
+    with transaction.atomic():
+        message = Message.objects.create(
+            conversation=conversation, account_id=conversation.account_id,
+            direction=Message.Direction.NOTE, kind=Message.Kind.NOTE,
+            visibility=Message.Visibility.INTERNAL, author_user=user, text=text, sent_at=timezone.now(),
+        )
+        audit_record(user, "conversation.note", conversation, message_id=message.id)
+        _publish_on_commit(conversation)
     return message
 
 
 def conversation_status_set(*, conversation: Conversation, user, status: str) -> Conversation:
     if status not in Conversation.Status.values:
         raise ValueError(f"unknown status {status!r}")
+    _require_team_perm(user, conversation.team, REPLY, "You cannot work on this team's conversations.")
     if conversation.status == status:
         return conversation
     previous = conversation.status
     conversation.status = status
     conversation.resolved_at = timezone.now() if status == Conversation.Status.RESOLVED else None
     conversation.updated_at = timezone.now()
-    conversation.save(update_fields=["status", "resolved_at", "updated_at"])
-    audit_record(user, "conversation.status", conversation, previous=previous, status=status)
+    with transaction.atomic():
+        conversation.save(update_fields=["status", "resolved_at", "updated_at"])
+        audit_record(user, "conversation.status", conversation, previous=previous, status=status)
+        _publish_on_commit(conversation)
     return conversation
 
 
 def conversation_assign(*, conversation: Conversation, user, assignee, team: Team | None = None) -> Conversation:
+    """Assign (or unassign, with ``assignee=None``) and optionally move to another team.
+
+    Anyone who may answer for the team can take a conversation for themselves; giving it to
+    someone else, or moving it, is for supervisors of the teams involved.
+    """
+    target = team or conversation.team
+    moving = team is not None and team.id != conversation.team_id
+    if assignee is not None and assignee == user and not moving:
+        _require_team_perm(user, conversation.team, REPLY, "You cannot work on this team's conversations.")
+    else:
+        _require_team_perm(user, conversation.team, SUPERVISE, "Only a supervisor of the team can assign its conversations.")
+        if moving:
+            _require_team_perm(user, team, SUPERVISE, "You can only move conversations to teams you supervise.")
+    if assignee is not None and (target is None or assignee.id not in {u.id for u in team_officers(target)}):
+        raise AssignmentRefused(f"{assignee.get_username()} is not an officer of {target or 'any team yet'}.")
     previous = (conversation.team_id, conversation.assignee_id)
-    if team is not None:
-        conversation.team = team
+    conversation.team = target
     conversation.assignee = assignee
     conversation.updated_at = timezone.now()
-    conversation.save(update_fields=["team", "assignee", "updated_at"])
-    audit_record(
-        user, "conversation.assign", conversation,
-        previous_team=previous[0], previous_assignee=previous[1],
-        team=conversation.team_id, assignee=getattr(assignee, "pk", None),
-    )
+    with transaction.atomic():
+        conversation.save(update_fields=["team", "assignee", "updated_at"])
+        audit_record(
+            user, "conversation.assign", conversation,
+            previous_team=previous[0], previous_assignee=previous[1],
+            team=conversation.team_id, assignee=getattr(assignee, "pk", None),
+        )
+        _publish_on_commit(conversation)
     return conversation
 
 

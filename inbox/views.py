@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from functools import partial
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -15,7 +13,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_adapters.base import ReplyRefused
 from channels_adapters.outbound import reply_options, reply_submit
-from inbox import realtime
 from inbox.forms import STATUS_ACTIONS, AssignForm, NoteForm, QueueFilterForm, ReplyForm, StatusForm
 from inbox.models import Conversation, SavedReply, Team
 from inbox.permissions import REPLY, SUPERVISE, team_ids_for_user, team_officers, user_has_team_perm
@@ -26,7 +23,12 @@ from inbox.selectors import (
     queue_counts,
     queue_page,
 )
-from inbox.services import conversation_assign, conversation_note_add, conversation_status_set
+from inbox.services import (
+    AssignmentRefused,
+    conversation_assign,
+    conversation_note_add,
+    conversation_status_set,
+)
 
 
 @require_GET
@@ -93,16 +95,6 @@ def _conversation_or_404(request, pk: int) -> Conversation:
         return conversation_for_user(request.user, pk)
     except Conversation.DoesNotExist:
         raise Http404("No such conversation.") from None
-
-
-def _require(request, conversation: Conversation, perm: str) -> None:
-    # The user can see the conversation, so a 403 tells them nothing new.
-    if not user_has_team_perm(request.user, conversation.team, perm):
-        raise PermissionDenied
-
-
-def _publish_on_commit(conversation: Conversation) -> None:
-    transaction.on_commit(partial(realtime.conversations_changed, [conversation.id]))
 
 
 def _saved_replies(conversation: Conversation) -> list[SavedReply]:
@@ -179,7 +171,8 @@ def _conversation_page(
 @require_POST
 def conversation_reply(request, pk: int):
     conversation = _conversation_or_404(request, pk)
-    _require(request, conversation, REPLY)
+    if not user_has_team_perm(request.user, conversation.team, REPLY):
+        raise PermissionDenied  # they can see it, so a 403 tells them nothing new
     form = ReplyForm(request.POST)
     if not form.is_valid():
         return _conversation_page(
@@ -203,16 +196,13 @@ def conversation_reply(request, pk: int):
 @require_POST
 def conversation_note(request, pk: int):
     conversation = _conversation_or_404(request, pk)
-    _require(request, conversation, REPLY)
     form = NoteForm(request.POST)
     if not form.is_valid():
         return _conversation_page(
             request, conversation, note_text=request.POST.get("text", ""),
             note_error=" ".join(form.errors.get("text", [])) or "The note is empty.", status=422,
         )
-    with transaction.atomic():
-        conversation_note_add(conversation=conversation, user=request.user, text=form.cleaned_data["text"])
-        _publish_on_commit(conversation)
+    conversation_note_add(conversation=conversation, user=request.user, text=form.cleaned_data["text"])
     messages.success(request, "Note added.")
     return redirect("inbox:conversation", pk=conversation.pk)
 
@@ -221,14 +211,11 @@ def conversation_note(request, pk: int):
 @require_POST
 def conversation_status(request, pk: int):
     conversation = _conversation_or_404(request, pk)
-    _require(request, conversation, REPLY)
     form = StatusForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Unknown status.")
         return redirect("inbox:conversation", pk=conversation.pk)
-    with transaction.atomic():
-        conversation_status_set(conversation=conversation, user=request.user, status=form.cleaned_data["status"])
-        _publish_on_commit(conversation)
+    conversation_status_set(conversation=conversation, user=request.user, status=form.cleaned_data["status"])
     messages.success(request, f"Conversation marked {conversation.get_status_display().lower()}.")
     return redirect("inbox:conversation", pk=conversation.pk)
 
@@ -239,20 +226,21 @@ def conversation_assign_view(request, pk: int):
     """``assignee=me`` takes the conversation (anyone who may reply); other choices supervise."""
     conversation = _conversation_or_404(request, pk)
     if request.POST.get("assignee") == "me":
-        _require(request, conversation, REPLY)
         assignee = request.user
     else:
-        if conversation.team is None:
+        # Checked before the form so that a non-supervisor learns nothing about the officers.
+        if not user_has_team_perm(request.user, conversation.team, SUPERVISE):
             raise PermissionDenied
-        _require(request, conversation, SUPERVISE)
         form = AssignForm(request.POST, officers=team_officers(conversation.team))
         if not form.is_valid():
             messages.error(request, "Choose an officer of the team.")
             return redirect("inbox:conversation", pk=conversation.pk)
         assignee = form.officers.get(form.cleaned_data["assignee"])
-    with transaction.atomic():
+    try:
         conversation_assign(conversation=conversation, user=request.user, assignee=assignee)
-        _publish_on_commit(conversation)
+    except AssignmentRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("inbox:conversation", pk=conversation.pk)
     who = "you" if assignee == request.user else (assignee.get_username() if assignee else "nobody")
     messages.success(request, f"Conversation assigned to {who}.")
     return redirect("inbox:conversation", pk=conversation.pk)

@@ -73,10 +73,10 @@ def test_edit_of_a_message_never_seen_is_kept_as_a_new_message(sim_account):
     assert Message.objects.get().text == "Editat"
 
 
-def test_citizen_writing_again_reopens_a_resolved_conversation(sim_account, alice):
+def test_citizen_writing_again_reopens_a_resolved_conversation(sim_account, dave):
     messages_ingest([(item(1), None)])
     conversation = Conversation.objects.get()
-    conversation_status_set(conversation=conversation, user=alice, status=Conversation.Status.RESOLVED)
+    conversation_status_set(conversation=conversation, user=dave, status=Conversation.Status.RESOLVED)
 
     messages_ingest([(item(2), None)])
 
