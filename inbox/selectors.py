@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from inbox.models import Conversation, Message, MessageRevision
@@ -107,8 +107,6 @@ def contact_history(user, conversation: Conversation, *, limit: int = 10) -> lis
 
 def queue_counts(user) -> dict[str, int]:
     """Active conversations in the user's three queues (one query)."""
-    from django.db.models import Count
-
     qs = conversations_for_user(user).filter(status__in=Conversation.ACTIVE_STATUSES)
     return qs.aggregate(
         mine=Count("id", filter=Q(assignee=user)),
