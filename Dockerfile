@@ -1,5 +1,6 @@
 # Citizen Inbox: one image for the web server, the Celery worker and beat.
 #   docker compose up            (see docker-compose.yml and .env.example)
+# $VAR_DIR/secrets is owned by the app user so that the app-secrets volume starts writable.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,7 +25,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 # Editable, so that settings' BASE_DIR stays /app (templates/ and static/ live beside the code).
 RUN pip install --no-deps -e . \
-    && mkdir -p "$VAR_DIR" \
+    && mkdir -p "$VAR_DIR/secrets" \
     && SECRET_KEY=collectstatic-only FIELD_ENCRYPTION_KEYS=ejrXA-qdtWDv1WvdInWK6FKmCOpmJYMl0SJHbwqcIzc= \
        python manage.py collectstatic --noinput -v 0 \
     && rm -f "$VAR_DIR/db.sqlite3" \
