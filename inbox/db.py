@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import models
+from django.db import connections, models, router
 from django.db.models.constants import OnConflict
 
 
@@ -35,3 +35,38 @@ def insert_ignoring_conflicts(
         )
         rows.extend(row for row in (result or []) if row is not None)
     return rows
+
+
+def update_rows(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """Write ``fields`` of many rows, each with its own values, in one statement per chunk.
+
+    On PostgreSQL: ``UPDATE … FROM (VALUES …)``. Django's ``bulk_update`` builds a
+    ``CASE WHEN`` per row and field, which costs more in Python than the update in SQL.
+    """
+    if not objs:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model._base_manager.bulk_update(objs, fields, batch_size=500)
+        return
+    opts = model._meta
+    qn = connection.ops.quote_name
+    pk = opts.pk
+    columns = [opts.get_field(name) for name in fields]
+    casts = [pk.db_type(connection), *(f.db_type(connection) for f in columns)]
+    row_sql = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    names = ", ".join(qn(f.column) for f in (pk, *columns))
+    assignments = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in columns)
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), 1000):
+            chunk = objs[start : start + 1000]
+            params = []
+            for obj in chunk:
+                params.append(pk.get_db_prep_value(obj.pk, connection))
+                params.extend(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns)
+            cursor.execute(
+                f"UPDATE {qn(opts.db_table)} AS t SET {assignments} "  # noqa: S608 - names, not input
+                f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v({names}) "
+                f"WHERE t.{qn(pk.column)} = v.{qn(pk.column)}",
+                params,
+            )

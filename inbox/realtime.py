@@ -28,12 +28,20 @@ def conversations_changed(conversation_ids: Iterable[int]) -> None:
     teams: dict[int | None, list[int]] = {}
     for conversation_id, team_id in rows:
         teams.setdefault(team_id, []).append(conversation_id)
-    send = async_to_sync(layer.group_send)
+    messages = []
+    for team_id, conv_ids in teams.items():
+        group = f"team-{team_id}" if team_id else "team-unrouted"
+        messages.append((group, {"type": "queue.changed", "conversations": conv_ids}))
+        messages.extend(
+            (f"conversation-{cid}", {"type": "conversation.changed", "conversation": cid}) for cid in conv_ids
+        )
     try:
-        for team_id, conv_ids in teams.items():
-            group = f"team-{team_id}" if team_id else "team-unrouted"
-            send(group, {"type": "queue.changed", "conversations": conv_ids})
-            for conversation_id in conv_ids:
-                send(f"conversation-{conversation_id}", {"type": "conversation.changed", "conversation": conversation_id})
+        # One event loop (and one Redis connection) for the whole batch, not one per group.
+        async_to_sync(_send_all)(layer, messages)
     except Exception:  # a live update is a courtesy: never fail the write that caused it
         logger.exception("realtime: could not publish changes for %s", ids[:10])
+
+
+async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
+    for group, message in messages:
+        await layer.group_send(group, message)

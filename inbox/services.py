@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from inbox import realtime
 from inbox.audit import audit_record
-from inbox.db import insert_ignoring_conflicts
+from inbox.db import insert_ignoring_conflicts, update_rows
 from inbox.inbound import Action, InboundMessage, IngestResult
 from inbox.language import language_detect
 from inbox.models import (
@@ -145,14 +145,27 @@ def messages_ingest(batch: Sequence[tuple[InboundMessage, int | None]]) -> Inges
 
 
 def _accounts_for(items: Iterable[InboundMessage]) -> dict[tuple[str, str], ChannelAccount]:
-    keys = {(i.platform, i.account_external_id) for i in items}
-    query = Q()
-    for platform, external_id in keys:
-        query |= Q(platform=platform, external_id=external_id)
-    return {(a.platform, a.external_id): a for a in ChannelAccount.objects.filter(query)}
+    return _by_key(ChannelAccount, "platform", "external_id", {(i.platform, i.account_external_id) for i in items})
+
+
+def _by_key(model, group_field: str, key_field: str, keys: Iterable[tuple]) -> dict[tuple, object]:
+    """Rows of ``model`` by (group, key): one ``IN`` query per group (usually one)."""
+    grouped: dict[object, list[str]] = {}
+    for group, key in keys:
+        grouped.setdefault(group, []).append(key)
+    rows: dict[tuple, object] = {}
+    for group, values in grouped.items():
+        for row in model.objects.filter(**{group_field: group, f"{key_field}__in": values}):
+            rows[(getattr(row, group_field), getattr(row, key_field))] = row
+    return rows
 
 
 def _contacts_upsert(pending: Sequence[_Pending]) -> dict[tuple[str, str], Contact]:
+    """Insert new citizens, refresh changed profiles, leave unchanged rows alone.
+
+    Unchanged rows are not written, so they are not locked: two workers ingesting messages
+    of the same citizen do not wait for each other's transaction.
+    """
     now = timezone.now()
     latest: dict[tuple[str, str], Contact] = {}
     for p in sorted(pending, key=lambda p: p.item.sent_at):
@@ -163,18 +176,24 @@ def _contacts_upsert(pending: Sequence[_Pending]) -> dict[tuple[str, str], Conta
         )
     if not latest:
         return {}
-    # Sorted so that concurrent upserts lock rows in one order and cannot deadlock.
-    rows = [latest[k] for k in sorted(latest)]
-    Contact.objects.bulk_create(
-        rows, update_conflicts=True, unique_fields=["platform", "external_id"],
-        update_fields=["handle", "name", "profile", "updated_at"],
-    )
-    if any(c.pk is None for c in rows):  # backends that cannot return ids from an upsert
-        query = Q()
-        for platform, external_id in latest:
-            query |= Q(platform=platform, external_id=external_id)
-        return {(c.platform, c.external_id): c for c in Contact.objects.filter(query)}
-    return {(c.platform, c.external_id): c for c in rows}
+    contacts = _by_key(Contact, "platform", "external_id", latest)
+    changed = []
+    for key, seen in contacts.items():
+        fresh = latest[key]
+        if (fresh.handle, fresh.name, fresh.profile) != (seen.handle, seen.name, seen.profile):
+            seen.handle, seen.name, seen.profile, seen.updated_at = fresh.handle, fresh.name, fresh.profile, now
+            changed.append(seen)
+    # Sorted so that concurrent writers lock rows in one order and cannot deadlock.
+    update_rows(Contact, sorted(changed, key=lambda c: c.pk), ["handle", "name", "profile", "updated_at"])
+    missing = [latest[k] for k in sorted(latest.keys() - contacts.keys())]
+    inserted = insert_ignoring_conflicts(Contact, missing, returning=["id", "platform", "external_id"])
+    for pk, platform, external_id in inserted:
+        contact = latest[(platform, external_id)]
+        contact.pk = pk
+        contacts[(platform, external_id)] = contact
+    if len(inserted) < len(missing):  # another worker created some of them just now
+        contacts.update(_by_key(Contact, "platform", "external_id", latest.keys() - contacts.keys()))
+    return contacts
 
 
 def _conversations_ensure(
@@ -185,10 +204,7 @@ def _conversations_ensure(
         first.setdefault((p.account.id, p.item.thread_key), p)
     if not first:
         return {}, set()
-    query = Q()
-    for account_id, thread_key in first:
-        query |= Q(account_id=account_id, thread_key=thread_key)
-    existing = {(c.account_id, c.thread_key): c for c in Conversation.objects.filter(query)}
+    existing = _by_key(Conversation, "account_id", "thread_key", first)
     now = timezone.now()
     missing = []
     for key in sorted(first.keys() - existing.keys()):
@@ -202,14 +218,15 @@ def _conversations_ensure(
                 status=Conversation.Status.NEW, created_at=now, updated_at=now,
             )
         )
-    created = insert_ignoring_conflicts(Conversation, missing, returning=["id"])
-    new_ids = {row[0] for row in created}
-    if missing:
-        query = Q()
-        for c in missing:
-            query |= Q(account_id=c.account_id, thread_key=c.thread_key)
-        existing.update({(c.account_id, c.thread_key): c for c in Conversation.objects.filter(query)})
-    return existing, new_ids
+    created = insert_ignoring_conflicts(Conversation, missing, returning=["id", "account", "thread_key"])
+    by_key = {(c.account_id, c.thread_key): c for c in missing}
+    for pk, account_id, thread_key in created:
+        conversation = by_key[(account_id, thread_key)]
+        conversation.pk = pk
+        existing[(account_id, thread_key)] = conversation
+    if len(created) < len(missing):
+        existing.update(_by_key(Conversation, "account_id", "thread_key", first.keys() - existing.keys()))
+    return existing, {row[0] for row in created}
 
 
 def _messages_insert(
@@ -274,8 +291,8 @@ def _conversations_refresh(
             conversation.resolved_at = None
         conversation.updated_at = now
         changed.append(conversation)
-    Conversation.objects.bulk_update(
-        changed,
+    update_rows(
+        Conversation, sorted(changed, key=lambda c: c.pk),
         ["first_inbound_at", "subject", "last_inbound_at", "last_message_preview", "last_message_at",
          "status", "resolved_at", "updated_at"],
     )

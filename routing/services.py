@@ -63,7 +63,14 @@ def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
             if team.assignment == Team.Assignment.ROUND_ROBIN:
                 _assign_round_robin(team, team_conversations)
         routed = [c for group in by_team.values() for c in group]
-        Conversation.objects.bulk_update(routed, ["team", "assignee", "routed_by", "routed_at"])
+        # Few distinct (team, officer, rule) placements per batch: one UPDATE each.
+        placements: dict[tuple, list[int]] = {}
+        for c in routed:
+            placements.setdefault((c.team_id, c.assignee_id, c.routed_by), []).append(c.id)
+        for (team_id, assignee_id, routed_by), ids in placements.items():
+            Conversation.objects.filter(id__in=ids).update(
+                team_id=team_id, assignee_id=assignee_id, routed_by=routed_by, routed_at=now
+            )
         audit_record_many(
             None, "conversation.route",
             [(c, {"team": c.team_id, "assignee": c.assignee_id, "rule": c.routed_by}) for c in routed],
