@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, transaction
 
 from channels_adapters.base import MalformedPayload
@@ -25,6 +26,51 @@ from routing.services import conversations_route
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+
+
+WAKEUP_KEY = "ingest:wakeup-queued"
+WAKEUP_TTL = 30  # seconds; if a queued wakeup is ever lost, the next webhook after this sends one
+
+
+def ingest_wakeup() -> None:
+    """Make sure an ingest task is on its way for what was just stored (call after commit).
+
+    At most one wakeup waits in the queue at a time: a webhook that finds one queued adds
+    nothing, because that task will claim every pending event when it starts (it clears the
+    flag before claiming, and this event was committed before the flag was read). Under load
+    this turns hundreds of task messages a second into a few batches, and takes Celery's
+    publishing cost off the webhook request.
+    """
+    from channels_adapters.tasks import ingest_raw_events
+
+    if ingest_raw_events.app.conf.task_always_eager or cache.add(WAKEUP_KEY, 1, timeout=WAKEUP_TTL):
+        ingest_raw_events.delay([])
+
+
+def raw_events_drain(*, max_batches: int = 25) -> int:
+    """The wakeup task: process pending events oldest first, batch after batch.
+
+    Returns how many events this worker processed. Stops when the backlog is empty or
+    another worker holds what is left; after ``max_batches`` it hands over to a new task so
+    that one task never runs unbounded.
+    """
+    cache.delete(WAKEUP_KEY)
+    size = settings.INGEST_BATCH_SIZE
+    done = 0
+    for _ in range(max_batches):
+        ids = list(
+            RawEvent.objects.filter(processed_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
+            .order_by("received_at", "id").values_list("id", flat=True)[:size]
+        )
+        if not ids:
+            return done
+        if raw_events_process(ids, extra=0) is None:
+            return done  # another worker holds them
+        done += len(ids)
+        if len(ids) < size:
+            return done
+    ingest_wakeup()
+    return done
 
 
 def raw_events_process(ids: Sequence[int], *, extra: int | None = None) -> IngestResult | None:

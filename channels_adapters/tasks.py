@@ -20,8 +20,11 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="channels_adapters.ingest_raw_events", acks_late=True)
 def ingest_raw_events(raw_event_ids: list[int]) -> int:
-    from channels_adapters.pipeline import raw_events_process
+    """With ids: process those (and a batch of other pending ones). Without: drain the backlog."""
+    from channels_adapters.pipeline import raw_events_drain, raw_events_process
 
+    if not raw_event_ids:
+        return raw_events_drain()
     result = raw_events_process(raw_event_ids)
     return len(result.new_message_ids) if result else 0
 

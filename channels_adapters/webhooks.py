@@ -13,10 +13,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from channels_adapters.base import MalformedPayload, WebhookRejected
+from channels_adapters.pipeline import ingest_wakeup
 from channels_adapters.registry import UnknownPlatform, adapter_for_webhook
-from channels_adapters.tasks import ingest_raw_events
 from inbox.models import ChannelAccount, RawEvent
-from inbox.queue import enqueue_on_commit
 from inbox.services import raw_event_record
 
 logger = logging.getLogger("channels_adapters.webhooks")
@@ -70,5 +69,5 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
             platform=adapter.platform, body=body, headers=headers, source=RawEvent.Source.WEBHOOK,
             account=accounts[0] if len(accounts) == 1 else None,
         )
-        enqueue_on_commit(ingest_raw_events, [raw.id])
+        transaction.on_commit(ingest_wakeup)
     return JsonResponse({"received": raw.id})

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
 from django.test import Client, TestCase
 
+from channels_adapters.pipeline import WAKEUP_KEY
 from channels_adapters.simulator.adapter import SIGNATURE_HEADER, sign
 from config.celery import app as celery_app
 from inbox.models import ChannelAccount, Team
@@ -25,6 +27,7 @@ def eager_tasks():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+    cache.delete(WAKEUP_KEY)  # a test that queued a wakeup without a worker must not leave it
 
 
 @pytest.fixture(autouse=True)

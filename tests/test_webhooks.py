@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 
 import pytest
+import redis
+from django.conf import settings
+from django.core.cache import cache
 from django.test import Client
 
-from channels_adapters.pipeline import raw_events_process
+from channels_adapters.pipeline import WAKEUP_KEY, raw_events_process
 from channels_adapters.simulator.adapter import SIGNATURE_HEADER, sign
+from channels_adapters.tasks import ingest_raw_events
+from config.celery import app as celery_app
 from inbox.models import Conversation, Message, RawEvent
 from tests.conftest import post_sim, sim_body, sim_event
 
@@ -145,3 +150,28 @@ def test_single_message_redelivered_is_stored_once(sim_account):
         assert post_sim(Client(), body).status_code == 200
     assert Message.objects.count() == 1
     assert RawEvent.objects.filter(processed_at__isnull=False, error="").count() == 3
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
+def test_a_burst_of_webhooks_queues_one_wakeup_that_drains_them_all(sim_account, alice):
+    """Celery publishing stays off the webhook path: one queued task serves a whole burst."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    cache.delete(WAKEUP_KEY)
+    celery_app.conf.task_always_eager = False
+    before = broker.llen("ingest")
+
+    for n in range(5):
+        assert post_sim(Client(), sim_body([sim_event(n)])).status_code == 200
+
+    assert broker.llen("ingest") - before == 1
+    assert RawEvent.objects.filter(processed_at__isnull=True).count() == 5
+    broker.delete("ingest")  # the worker would now take that task; run it here
+
+    assert ingest_raw_events([]) == 5
+
+    assert Message.objects.count() == 5
+    assert not RawEvent.objects.filter(processed_at__isnull=True).exists()
+    # The flag was cleared: the next webhook queues a new wakeup.
+    assert post_sim(Client(), sim_body([sim_event(9)])).status_code == 200
+    assert broker.llen("ingest") == 1
+    broker.delete("ingest")
