@@ -60,6 +60,8 @@ def arguments() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--messages", type=int, default=5000, help="webhooks in the throughput run")
     p.add_argument("--clients", type=int, default=8, help="client threads in the throughput run")
+    p.add_argument("--events-per-webhook", type=int, default=1,
+                   help="messages per webhook body in the throughput run (Meta batches up to 1,000)")
     p.add_argument("--rate", type=float, default=100.0, help="messages/s in the latency run")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of the latency run")
     p.add_argument("--server", choices=["gunicorn", "uvicorn", "daphne"], default="gunicorn",
@@ -274,7 +276,11 @@ def new_conversation_event(feed) -> dict:
 
 
 def throughput_run(args, feed, stop: threading.Event) -> tuple[datetime, Posted]:
-    payloads = [feed.payload(ACCOUNT_ID, [feed.event()]) for _ in range(args.messages)]
+    per = max(1, args.events_per_webhook)
+    payloads = [
+        feed.payload(ACCOUNT_ID, [feed.event() for _ in range(min(per, args.messages - start))])
+        for start in range(0, args.messages, per)
+    ]
     posted = Posted()
     counter = itertools.count()
     barrier = threading.Barrier(args.clients + 1)
@@ -459,17 +465,19 @@ def main() -> int:
         wait_processed(before, 40, args.timeout, procs, stop)
 
         if "throughput" not in args.skip:
-            print(f"throughput: posting {args.messages} webhooks from {args.clients} threads ...", flush=True)
+            webhooks = -(-args.messages // max(1, args.events_per_webhook))
+            print(f"throughput: posting {args.messages} messages in {webhooks} webhooks from {args.clients} threads ...", flush=True)
             before = max_raw_event_id()
             meter.begin()
             started, posted = throughput_run(args, Feed(), stop)
             posting_s = (datetime.now(UTC) - started).total_seconds()
-            done = wait_processed(before, args.messages - sum(posted.errors.values()), args.timeout, procs, stop)
+            done = wait_processed(before, webhooks - sum(posted.errors.values()), args.timeout, procs, stop)
             cpu = meter.end()
             elapsed = (done["last_done"] - started).total_seconds()
             lat = latencies(before)
             results["throughput"] = {
-                "messages": args.messages, "accepted": len(posted.seconds), "http_errors": posted.errors,
+                "messages": args.messages, "events_per_webhook": args.events_per_webhook,
+                "accepted": len(posted.seconds), "http_errors": posted.errors,
                 "processing_errors": done["errors"], "posting_s": round(posting_s, 2),
                 "elapsed_s": round(elapsed, 2), "messages_per_s": round(args.messages / elapsed, 1),
                 "webhooks_per_s_accepted": round(len(posted.seconds) / posting_s, 1),
@@ -511,7 +519,7 @@ def report(results: dict) -> None:
     if "throughput" in results:
         t = results["throughput"]
         rows = [
-            ("messages", f"{t['messages']} ({t['accepted']} accepted, errors: {t['http_errors'] or 'none'})"),
+            ("messages", f"{t['messages']}, {t['events_per_webhook']} per webhook ({t['accepted']} webhooks accepted, errors: {t['http_errors'] or 'none'})"),
             ("first post -> last routed", f"{t['elapsed_s']:.2f} s"),
             ("throughput", f"{t['messages_per_s']:.0f} messages/s   (budget >= 500)"),
             ("webhooks accepted", f"{t['webhooks_per_s_accepted']:.0f} /s over {t['posting_s']:.2f} s of posting"),

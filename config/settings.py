@@ -137,6 +137,9 @@ CELERY_TASK_ROUTES = {
     "channels_adapters.message_send": {"queue": "outbound"},
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Celery's Django fixup closes the database connection around every task unless told to
+# reuse it: a new PostgreSQL backend per task cost more CPU than the ingest itself.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "raw-events-sweep": {
