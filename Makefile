@@ -47,9 +47,15 @@ test: install browser
 lint: install
 	$(VENV)/bin/ruff check .
 
+BENCH_ENV := DATABASE_URL='$(TEST_DATABASE_URL)_bench' REDIS_URL='redis://127.0.0.1:6379/5'
+
 bench: install
-	DATABASE_URL='$(TEST_DATABASE_URL)_bench' REDIS_URL='redis://127.0.0.1:6379/5' $(PY) bench/ingest.py
-	DATABASE_URL='$(TEST_DATABASE_URL)_bench' REDIS_URL='redis://127.0.0.1:6379/5' $(PY) bench/queue_page.py
+	$(BENCH_ENV) $(PY) bench/ingest.py
+	$(BENCH_ENV) $(PY) bench/ingest.py --skip latency --messages 20000 --events-per-webhook 10
+	$(BENCH_ENV) $(PY) bench/queue_page.py
+
+bench-queue: install
+	$(BENCH_ENV) $(PY) bench/queue_page.py
 
 clean:
 	rm -rf $(VENV) var
