@@ -38,6 +38,12 @@ MAX_SEND_ATTEMPTS = 8
 STUCK_AFTER = timedelta(minutes=5)
 
 
+def delivery_adapter(account):
+    """Who carries a reply: the platform's adapter, or the simulated network for simulated
+    accounts (the composer still applies the real platform's rules to them)."""
+    return get_adapter("simulator" if account.simulated else account.platform)
+
+
 def reply_options(conversation: Conversation) -> list[ReplyOption]:
     return get_adapter(conversation.account.platform).reply_options(conversation, now=timezone.now())
 
@@ -88,7 +94,7 @@ def message_deliver(message_id: int) -> str:
         return "not-claimed"
     conversation = message.conversation
     account = conversation.account
-    adapter = get_adapter(account.platform)
+    adapter = delivery_adapter(account)
     attempt = delivery_attempt_start(message)
     try:
         result = adapter.send(account, conversation, message)
@@ -158,7 +164,7 @@ def outbound_sweep() -> dict[str, int]:
     for message in stuck:
         attempt = message.delivery_attempts.filter(finished_at__isnull=True).last()
         _delivery_failed(
-            get_adapter(message.conversation.account.platform), message, attempt,
+            delivery_adapter(message.conversation.account), message, attempt,
             AdapterError("the worker stopped while sending", uncertain=True),
         )
     return {"requeued": len(due), "settled": len(stuck)}

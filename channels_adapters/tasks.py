@@ -60,7 +60,9 @@ def outbound_sweep() -> dict:
 @shared_task(name="channels_adapters.poll_due_channels")
 def poll_due_channels() -> int:
     now = timezone.now()
-    due = ChannelAccount.objects.filter(status=ChannelAccount.Status.ACTIVE).exclude(next_poll_at__gt=now)
+    due = ChannelAccount.objects.filter(status=ChannelAccount.Status.ACTIVE, simulated=False).exclude(
+        next_poll_at__gt=now
+    )
     count = 0
     for account in due.only("id", "platform"):
         if get_adapter(account.platform).supports_polling:

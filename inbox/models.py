@@ -75,6 +75,11 @@ class ChannelAccount(models.Model):
     default_team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="default_for_accounts"
     )
+    simulated = models.BooleanField(
+        default=False,
+        help_text="Fed and answered by the simulated network (demo and training): never polled, "
+        "and replies are delivered to the simulator instead of the platform.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -11,12 +11,13 @@ import logging
 from collections.abc import Sequence
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from inbox.audit import audit_record_many
 from inbox.models import Conversation, Team
-from inbox.permissions import team_officers
+from inbox.permissions import OFFICER, team_officers
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,13 @@ def _assign_round_robin(team: Team, conversations: list[Conversation]) -> None:
     The team row is locked, so two workers routing at once still take turns correctly.
     """
     locked = Team.objects.select_for_update().get(pk=team.pk)
-    officers = team_officers(locked)
+    # Supervisors may answer too, but the round goes to the team's officers.
+    candidates = team_officers(locked)
+    in_officer_group = set(
+        get_user_model().objects.filter(id__in=[u.id for u in candidates], groups__name=OFFICER)
+        .values_list("id", flat=True)
+    )
+    officers = [u for u in candidates if u.id in in_officer_group]
     if not officers:
         return
     ids = [u.id for u in officers]

@@ -168,3 +168,32 @@ def test_sweep_requeues_replies_whose_retry_time_passed(scripted, conversation, 
     assert result["requeued"] == 1
     message.refresh_from_db()
     assert message.delivery_status == Message.Delivery.SENT
+
+
+def test_simulated_account_keeps_the_platform_rules_but_replies_go_to_the_simulator(team_a, alice):
+    """Demo X accounts: X's composer rules apply, the simulated network carries the reply."""
+    from datetime import UTC, datetime
+
+    from inbox.inbound import InboundAuthor, InboundMessage
+    from inbox.services import messages_ingest
+    from routing.services import conversations_route
+
+    ChannelAccount.objects.create(
+        platform="x", external_id="1590000000000000001", name="Demo X", default_team=team_a, simulated=True
+    )
+    result = messages_ingest([(InboundMessage(
+        platform="x", account_external_id="1590000000000000001", external_id="1860000000000000001",
+        thread_key="post:1860000000000000001", kind="mention", visibility="public",
+        author=InboundAuthor("42", handle="marta"), text="@ajuntament el bus 24?",
+        sent_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+    ), None)])
+    conversations_route(result.new_conversation_ids)
+    conversation = Conversation.objects.get()
+
+    with pytest.raises(ReplyRefused, match="280"):
+        submit(conversation, alice, text="a" * 281)
+    message = submit(conversation, alice, text="Hola Marta, el 24 va amb retard per obres.")
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert message.external_id == f"sim-out-{message.uuid}"

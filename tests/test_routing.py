@@ -59,3 +59,9 @@ def test_team_without_officers_keeps_the_conversation_in_the_queue(sim_account):
     post_sim(Client(), sim_body([sim_event(1)]))
     conversation = Conversation.objects.get()
     assert conversation.team is not None and conversation.assignee is None
+
+
+def test_supervisors_answer_but_are_not_in_the_round(sim_account, alice, carol):
+    for n in range(1, 4):
+        post_sim(Client(), sim_body([sim_event(n)]))
+    assert set(Conversation.objects.values_list("assignee__username", flat=True)) == {"alice"}

@@ -69,6 +69,6 @@ def shapers(feed: Feed) -> dict[str, Shaper]:
 def demo_accounts(feed: Feed) -> list[tuple[ChannelAccount, Shaper]]:
     shaping = shapers(feed)
     accounts = ChannelAccount.objects.filter(
-        platform__in=list(shaping), status=ChannelAccount.Status.ACTIVE, cursors__demo=True
+        platform__in=list(shaping), status=ChannelAccount.Status.ACTIVE, simulated=True
     ).order_by("id")
     return [(account, shaping[account.platform]) for account in accounts]

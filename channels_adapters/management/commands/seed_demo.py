@@ -118,8 +118,8 @@ class Command(BaseCommand):
                 platform=platform, external_id=external_id,
                 defaults={
                     "name": name, "handle": handle, "default_team": teams[team],
-                    # Demo accounts are fed by the simulator and never polled.
-                    "cursors": {"demo": True}, "next_poll_at": timezone.now() + timedelta(days=3650),
+                    # Fed and answered by the simulated network, never by the real platform.
+                    "simulated": True,
                 },
             )
 
