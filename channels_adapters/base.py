@@ -27,6 +27,7 @@ __all__ = [
     "InboundAuthor",
     "InboundMessage",
     "MalformedPayload",
+    "MessageAction",
     "PollResult",
     "ReplyOption",
     "ReplyRefused",
@@ -94,6 +95,14 @@ class PollResult:
 
 
 @dataclass(frozen=True)
+class MessageAction:
+    """A platform action on one message, offered next to it in the timeline (a link)."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
 class ReplyOption:
     """One way an officer can answer now, or why not (shown in the composer)."""
 
@@ -122,6 +131,8 @@ class Adapter:
     kept_headers: ClassVar[tuple[str, ...]] = ("Content-Type", "User-Agent")
     # True when poll() fetches anything; beat then polls the platform's accounts.
     supports_polling: ClassVar[bool] = False
+    # URL name of the page where an admin connects accounts of this platform, if any.
+    connect_url_name: ClassVar[str | None] = None
 
     def account_platforms(self) -> tuple[str, ...]:
         """ChannelAccount.platform values this adapter serves (Meta: facebook and instagram)."""
@@ -161,6 +172,10 @@ class Adapter:
 
     def send(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult:
         raise NotImplementedError
+
+    def message_actions(self, message: Message) -> list[MessageAction]:
+        """Platform actions on a message (hide a comment...); computed without queries."""
+        return []
 
     def confirm_delivery(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult | None:
         """After an uncertain failure: find the reply on the platform if it went out.

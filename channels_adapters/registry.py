@@ -35,6 +35,16 @@ def platforms() -> list[str]:
     return list(settings.CHANNEL_ADAPTERS)
 
 
+def connect_pages() -> list[tuple[str, str]]:
+    """(label, URL name) of each platform's page for connecting accounts, once per adapter."""
+    pages: dict[str, str] = {}
+    for platform in platforms():
+        adapter = get_adapter(platform)
+        if adapter.connect_url_name:
+            pages.setdefault(adapter.connect_url_name, adapter.label)
+    return [(label, url_name) for url_name, label in pages.items()]
+
+
 def adapter_for_webhook(slug: str) -> Adapter:
     """Webhook URLs are named by ``Adapter.webhook_slug`` (Facebook and Instagram share "meta")."""
     for platform in platforms():

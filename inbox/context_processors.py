@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.utils.functional import SimpleLazyObject
 
+from channels_adapters.registry import connect_pages
 from inbox.models import ChannelAccount
 from inbox.permissions import SUPERVISE
 
@@ -24,4 +25,8 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"accounts_needing_reconnect": SimpleLazyObject(lambda: _accounts_needing_reconnect(user))}
+    return {
+        "accounts_needing_reconnect": SimpleLazyObject(lambda: _accounts_needing_reconnect(user)),
+        # Admins connect channel accounts on each platform's own page (from the registry).
+        "channel_connect_pages": connect_pages() if user.is_staff else [],
+    }

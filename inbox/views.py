@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from channels_adapters.base import ReplyRefused
 from channels_adapters.outbound import reply_options, reply_submit
+from channels_adapters.registry import get_adapter
 from inbox.forms import STATUS_ACTIONS, AssignForm, NoteForm, QueueFilterForm, ReplyForm, StatusForm
 from inbox.models import Conversation, SavedReply, Team
 from inbox.permissions import REPLY, SUPERVISE, team_ids_for_user, team_officers, user_has_team_perm
@@ -142,9 +143,14 @@ def _conversation_page(
     if not reply_option or not any(o.key == reply_option and o.available for o in options):
         reply_option = next((o.key for o in options if o.available), "")
     officers = team_officers(conversation.team) if can_supervise else []
+    timeline = conversation_timeline(conversation)
+    if can_reply:
+        adapter = get_adapter(conversation.account.platform)
+        for message in timeline:
+            message.platform_actions = adapter.message_actions(message)
     context = {
         "conversation": conversation,
-        "timeline": conversation_timeline(conversation),
+        "timeline": timeline,
         "history": contact_history(user, conversation),
         "can_reply": can_reply,
         "can_supervise": can_supervise,

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from channels_adapters.base import (
@@ -27,6 +29,7 @@ from channels_adapters.base import (
     AdapterError,
     DeliveryResult,
     InboundMessage,
+    MessageAction,
     PollResult,
     ReplyOption,
 )
@@ -68,9 +71,19 @@ class MetaAdapter(Adapter):
     webhook_slug = "meta"
     kept_headers = ("Content-Type", "User-Agent", webhook.SIGNATURE_HEADER)
     supports_polling = True
+    connect_url_name = "meta:connect"
 
     def account_platforms(self) -> tuple[str, ...]:
         return ("facebook", "instagram")
+
+    def message_actions(self, message: Message) -> list[MessageAction]:
+        """A citizen's comment can be hidden on the platform (an audited action with a reason)."""
+        if (message.direction != Message.Direction.INBOUND or message.kind != Message.Kind.COMMENT
+                or message.hidden_at or message.deleted_at):
+            return []
+        url = reverse("meta:message_hide", args=[message.pk])
+        next_url = reverse("inbox:conversation", args=[message.conversation_id])
+        return [MessageAction("Hide comment", f"{url}?{urlencode({'next': next_url})}")]
 
     # --- inbound -------------------------------------------------------------------------
 

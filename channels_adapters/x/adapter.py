@@ -67,6 +67,7 @@ class XAdapter(Adapter):
     label = "X"
     webhook_slug = "x"
     supports_polling = True
+    connect_url_name = "x:accounts"
     kept_headers = ("Content-Type", "User-Agent", SIGNATURE_HEADER, SIGNATURE_HEADER_OAUTH2)
 
     # --- webhooks ---

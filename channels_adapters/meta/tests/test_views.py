@@ -196,3 +196,20 @@ def test_hide_page_escapes_the_citizens_text(page, alice):
     assert response.status_code == 200
     assert b"<script>alert(1)</script>" not in response.content
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in response.content
+
+
+def test_conversation_page_offers_hiding_a_comment_to_who_may_answer(comment, alice, carol, graph):
+    hide_url = f"/channels/meta/messages/{comment.id}/hide/?next=%2Finbox%2Fc%2F{comment.conversation_id}%2F"
+    page = login(alice).get(f"/inbox/c/{comment.conversation_id}/").content.decode()
+    assert "Hide comment" in page and hide_url.replace("&", "&amp;") in page
+
+    graph.post(f"{GRAPH}/{MARTA_COMMENT}", json={"success": True})
+    login(alice).post(f"/channels/meta/messages/{comment.id}/hide/", {"reason": "Insults"})
+
+    assert "Hide comment" not in login(alice).get(f"/inbox/c/{comment.conversation_id}/").content.decode()
+
+
+def test_admins_find_the_connect_pages_in_the_navigation(dave, alice):
+    assert 'href="/channels/meta/connect/"' in login(dave).get("/inbox/").content.decode()
+    assert 'href="/channels/x/"' in login(dave).get("/inbox/").content.decode()
+    assert "/channels/meta/connect/" not in login(alice).get("/inbox/").content.decode()
