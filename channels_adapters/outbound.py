@@ -69,7 +69,7 @@ def reply_submit(*, conversation: Conversation, user, text: str, option_key: str
     from channels_adapters.tasks import message_send
 
     last_inbound = (
-        conversation.messages.filter(direction=Message.Direction.INBOUND)
+        conversation.messages.filter(direction=Message.Direction.INBOUND, deleted_at__isnull=True)
         .order_by("-sent_at", "-id").values_list("external_id", flat=True).first()
     )
     with transaction.atomic():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from functools import partial
 
@@ -77,45 +78,69 @@ def raw_events_process(ids: Sequence[int], *, extra: int | None = None) -> Inges
     """Process the given RawEvents (and up to ``extra`` other pending ones) in one batch.
 
     If the batch fails as a whole, each event is retried alone, so one bad event cannot
-    hold the others back; an event that keeps failing is left for the sweep and, after
-    MAX_ATTEMPTS, kept with its error for an admin to look at.
+    hold the others back; an event that keeps failing is counted, left for the sweep and,
+    after MAX_ATTEMPTS, kept with its error for an admin to look at.
     """
     extra = settings.INGEST_BATCH_SIZE if extra is None else extra
+    pending = RawEvent.objects.filter(processed_at__isnull=True)
+    candidates = list(pending.filter(id__in=list(ids)).order_by("id"))
+    if extra > 0:
+        candidates += list(
+            pending.exclude(id__in=[e.id for e in candidates]).order_by("received_at", "id")[:extra]
+        )
+    if not candidates:
+        return None
     try:
-        return _process_batch(ids, extra)
-    except DatabaseError:
-        logger.exception("ingest: batch failed; processing events one by one")
+        return _process_batch(candidates)
+    except Exception:
+        if len(candidates) == 1:
+            _count_failure(candidates[0])
+            return None
+        logger.exception("ingest: batch of %d failed; processing events one by one", len(candidates))
     result = None
-    for raw_id in ids:
+    for event in candidates:
         try:
-            result = _process_batch([raw_id], 0)
-        except DatabaseError as exc:
-            logger.exception("ingest: raw event %s failed", raw_id)
-            event = RawEvent.objects.filter(id=raw_id, processed_at__isnull=True).first()
-            if event is not None:
-                raw_event_mark_failed(event, f"{type(exc).__name__}: {exc}")
+            result = _process_batch([event]) or result
+        except Exception:
+            _count_failure(event)
     return result
 
 
-def _process_batch(ids: Sequence[int], extra: int) -> IngestResult | None:
+def _count_failure(event: RawEvent) -> None:
+    logger.exception("ingest: raw event %s failed", event.id)
+    exc = sys.exc_info()[1]
+    raw_event_mark_failed(event, f"{type(exc).__name__}: {exc}")
+
+
+def _parse(events: Sequence[RawEvent]) -> tuple[dict[int, list], dict[int, str]]:
+    """Parse outside any transaction: adapters may call the platform (Instagram mentions)."""
+    parsed: dict[int, list] = {}
+    unreadable: dict[int, str] = {}
+    for event in events:
+        try:
+            parsed[event.id] = get_adapter(event.platform).parse(event)
+        except DatabaseError:
+            raise  # ours, not the payload's: the event stays pending
+        except (MalformedPayload, UnknownPlatform, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Signed by the platform yet unreadable: keep it, with the reason, for a human.
+            logger.error("ingest: raw event %s cannot be parsed: %s", event.id, exc)
+            unreadable[event.id] = f"parse: {type(exc).__name__}: {exc}"
+    return parsed, unreadable
+
+
+def _process_batch(candidates: Sequence[RawEvent]) -> IngestResult | None:
+    parsed, unreadable = _parse(candidates)
     with transaction.atomic():
-        events = raw_events_claim(ids, extra=extra)
+        # Lock what is still pending; an event another worker holds (or finished) is not ours.
+        events = raw_events_claim([e.id for e in candidates])
         if not events:
             return None
-        batch = []
-        parsed: list[RawEvent] = []
-        for event in events:
-            try:
-                items = get_adapter(event.platform).parse(event)
-            except (MalformedPayload, UnknownPlatform, ValueError, KeyError, TypeError) as exc:
-                # Signed by the platform yet unreadable: keep it, with the reason, for a human.
-                logger.error("ingest: raw event %s cannot be parsed: %s", event.id, exc)
-                raw_events_mark_processed([event], error=f"parse: {type(exc).__name__}: {exc}")
-                continue
-            batch.extend((item, event.id) for item in items)
-            parsed.append(event)
+        batch = [(item, event.id) for event in events for item in parsed.get(event.id, ())]
         result = messages_ingest(batch)
-        raw_events_mark_processed(parsed)
+        raw_events_mark_processed([e for e in events if e.id in parsed])
+        for event in events:
+            if event.id in unreadable:
+                raw_events_mark_processed([event], error=unreadable[event.id])
         conversations_route(result.new_conversation_ids)
         changed = set(result.touched_conversation_ids)
         transaction.on_commit(partial(realtime.conversations_changed, changed))

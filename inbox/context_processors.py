@@ -4,11 +4,11 @@ from django.utils.functional import SimpleLazyObject
 
 from channels_adapters.registry import connect_pages
 from inbox.models import ChannelAccount
-from inbox.permissions import SUPERVISE
+from inbox.permissions import SUPERVISE, can_manage_channels, team_ids_for_user
 
 
 def _is_supervisor(user) -> bool:
-    return bool(user.is_staff or user.is_superuser or user.has_perm(f"inbox.{SUPERVISE}"))
+    return bool(user.is_staff or user.is_superuser or team_ids_for_user(user, SUPERVISE))
 
 
 def _accounts_needing_reconnect(user) -> list[ChannelAccount]:
@@ -28,5 +28,5 @@ def navigation(request):
     return {
         "accounts_needing_reconnect": SimpleLazyObject(lambda: _accounts_needing_reconnect(user)),
         # Admins connect channel accounts on each platform's own page (from the registry).
-        "channel_connect_pages": connect_pages() if user.is_staff else [],
+        "channel_connect_pages": SimpleLazyObject(lambda: connect_pages() if can_manage_channels(user) else []),
     }

@@ -55,6 +55,14 @@ def sees_unrouted(user) -> bool:
     return bool(user.is_active and (user.is_superuser or user.has_perm(f"inbox.{SUPERVISE}")))
 
 
+def can_manage_channels(user) -> bool:
+    """Connecting and reconnecting channel accounts: admins only."""
+    return bool(
+        user is not None and user.is_authenticated and user.is_active
+        and (user.is_superuser or user.groups.filter(name=ADMIN).exists())
+    )
+
+
 def team_member_add(team: Team, user, role: str = OFFICER) -> None:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 
@@ -33,6 +33,7 @@ from inbox.models import (
     Team,
 )
 from inbox.permissions import REPLY, SUPERVISE, team_officers, user_has_team_perm
+from inbox.redaction import redact_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -55,23 +56,16 @@ def raw_event_record(
     )
 
 
-def raw_events_claim(ids: Sequence[int], *, extra: int = 0) -> list[RawEvent]:
-    """Lock the given unprocessed events, plus up to ``extra`` other pending ones.
+def raw_events_claim(ids: Sequence[int]) -> list[RawEvent]:
+    """Lock those of the given events that are still unprocessed. Inside a transaction.
 
-    Must run inside a transaction. ``SKIP LOCKED`` lets several workers drain the backlog
-    side by side; an event another worker holds is simply not ours.
+    ``SKIP LOCKED`` lets several workers drain the backlog side by side: an event another
+    worker holds is simply not ours.
     """
-    pending = RawEvent.objects.filter(processed_at__isnull=True)
-    claimed = list(
-        pending.filter(id__in=list(ids)).order_by("id").select_for_update(skip_locked=True)
+    return list(
+        RawEvent.objects.filter(id__in=list(ids), processed_at__isnull=True)
+        .order_by("id").only("id").select_for_update(skip_locked=True)
     )
-    if extra > 0:
-        claimed += list(
-            pending.exclude(id__in=[e.id for e in claimed])
-            .order_by("received_at", "id")
-            .select_for_update(skip_locked=True)[:extra]
-        )
-    return claimed
 
 
 def raw_events_mark_processed(events: Iterable[RawEvent], *, error: str = "") -> None:
@@ -83,7 +77,7 @@ def raw_events_mark_processed(events: Iterable[RawEvent], *, error: str = "") ->
 
 def raw_event_mark_failed(event: RawEvent, error: str) -> None:
     """A failure that may pass (database trouble): counted, left pending for the sweep."""
-    RawEvent.objects.filter(id=event.id).update(error=error[:2000], attempts=F("attempts") + 1)
+    RawEvent.objects.filter(id=event.id).update(error=redact_secrets(error)[:2000], attempts=F("attempts") + 1)
 
 
 # --- Ingest ----------------------------------------------------------------------------------
@@ -106,9 +100,10 @@ def messages_ingest(batch: Sequence[tuple[InboundMessage, int | None]]) -> Inges
         return IngestResult([], [], [], [], 0)
     with transaction.atomic():
         accounts = _accounts_for(item for item, _ in batch)
-        pending: list[_Pending] = []
+        creates: list[_Pending] = []
+        changes: list[_Pending] = []
         skipped = 0
-        seen: set[tuple[int, str, str]] = set()
+        seen: set[tuple] = set()
         for item, raw_id in batch:
             account = accounts.get((item.platform, item.account_external_id))
             if account is None:
@@ -118,29 +113,62 @@ def messages_ingest(batch: Sequence[tuple[InboundMessage, int | None]]) -> Inges
                 )
                 skipped += 1
                 continue
+            # A create is one per message; every distinct change is kept (edit v2, then v3).
             key = (account.id, item.external_id, item.action)
+            if item.action != Action.CREATE:
+                key += (item.text, item.sent_at)
             if key in seen:
                 skipped += 1
                 continue
             seen.add(key)
-            pending.append(_Pending(item, raw_id, account))
+            (creates if item.action == Action.CREATE else changes).append(
+                _Pending(_nul_free(item), raw_id, account)
+            )
 
-        creates = [p for p in pending if p.item.action == Action.CREATE]
-        changes = [p for p in pending if p.item.action != Action.CREATE]
-        revised_ids, recreated = _apply_changes(changes)
-        creates += recreated
-
-        contacts = _contacts_upsert(creates)
-        conversations, new_conversation_ids = _conversations_ensure(creates, contacts)
-        new_messages = _messages_insert(creates, contacts, conversations)
+        # Creates first, so that an edit or deletion in the same batch finds its message.
+        new_messages, new_conversation_ids, touched = _creates_store(creates)
         skipped += len(creates) - len(new_messages)
-        touched = _conversations_refresh(new_messages, conversations, new_conversation_ids)
+        revised_ids, recreated, deferred = _apply_changes(changes)
+        if recreated:
+            more_messages, more_conversations, more_touched = _creates_store(recreated)
+            new_messages += more_messages
+            new_conversation_ids |= more_conversations
+            touched |= more_touched
+            revised_ids += _apply_changes(deferred)[0]
     return IngestResult(
         new_message_ids=[m.id for m in new_messages],
         new_conversation_ids=sorted(new_conversation_ids),
         touched_conversation_ids=sorted(touched),
         revised_message_ids=revised_ids,
         skipped=skipped,
+    )
+
+
+def _creates_store(creates: Sequence[_Pending]) -> tuple[list[Message], set[int], set[int]]:
+    contacts = _contacts_upsert(creates)
+    conversations, new_conversation_ids = _conversations_ensure(creates, contacts)
+    new_messages = _messages_insert(creates, contacts, conversations)
+    touched = _conversations_refresh(new_messages, conversations, new_conversation_ids)
+    return new_messages, new_conversation_ids, touched
+
+
+def _clean(value):
+    """PostgreSQL text and jsonb cannot hold NUL characters: a citizen's stray \\x00 goes."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_clean(v) for v in value)
+    return value
+
+
+def _nul_free(item: InboundMessage) -> InboundMessage:
+    a = item.author
+    return replace(
+        item, text=_clean(item.text),
+        author=replace(a, handle=_clean(a.handle), name=_clean(a.name), profile=_clean(a.profile)),
+        attachments=tuple(replace(x, url=_clean(x.url), name=_clean(x.name)) for x in item.attachments),
     )
 
 
@@ -270,11 +298,19 @@ def _conversations_refresh(
     for m in new_messages:
         by_conversation.setdefault(m.conversation_id, []).append(m)
     now = timezone.now()
+    # Existing conversations are re-read under a lock (in id order): another worker or an
+    # officer may have changed them since they were looked up, and the values below are
+    # computed from what is there.
+    existing_ids = sorted(set(by_conversation) - new_conversation_ids)
+    locked = {
+        c.id: c for c in Conversation.objects.select_for_update().filter(id__in=existing_ids).order_by("id")
+    }
     changed: list[Conversation] = []
     for conversation in conversations.values():
         messages = by_conversation.get(conversation.id)
         if not messages:
             continue
+        conversation = locked.get(conversation.id, conversation)
         newest = max(messages, key=lambda m: m.sent_at)
         oldest = min(messages, key=lambda m: m.sent_at)
         if conversation.first_inbound_at is None or oldest.sent_at < conversation.first_inbound_at:
@@ -299,28 +335,34 @@ def _conversations_refresh(
     return {c.id for c in changed}
 
 
-def _apply_changes(changes: Sequence[_Pending]) -> tuple[list[int], list[_Pending]]:
+def _apply_changes(changes: Sequence[_Pending]) -> tuple[list[int], list[_Pending], list[_Pending]]:
     """Edits, deletions and moderation of citizen messages, kept as revisions.
 
-    An edit of a message we never stored is kept as a new message (so nothing is lost);
-    a redelivered change that is already applied is a no-op.
+    Returns the revised message ids, the edits of messages never stored (to be kept as new
+    messages, so nothing is lost) and the later changes of those messages (to apply once
+    they exist). A redelivered change that is already applied is a no-op.
     """
     if not changes:
-        return [], []
-    query = Q()
-    for p in changes:
-        query |= Q(account_id=p.account.id, external_id=p.item.external_id)
+        return [], [], []
     messages = {
-        (m.account_id, m.external_id): m for m in Message.objects.select_for_update().filter(query)
+        (m.account_id, m.external_id): m
+        for m in Message.objects.select_for_update().filter(
+            account_id__in={p.account.id for p in changes},
+            external_id__in={p.item.external_id for p in changes},
+        ).order_by("id")
     }
     revised: list[int] = []
-    recreate: list[_Pending] = []
+    recreate: dict[tuple[int, str], _Pending] = {}
+    deferred: list[_Pending] = []
     for p in sorted(changes, key=lambda p: p.item.sent_at):
-        message = messages.get((p.account.id, p.item.external_id))
+        key = (p.account.id, p.item.external_id)
+        message = messages.get(key)
         action = p.item.action
         if message is None:
-            if action == Action.EDIT:
-                recreate.append(_Pending(_as_create(p.item), p.raw_event_id, p.account))
+            if key in recreate:
+                deferred.append(p)
+            elif action == Action.EDIT:
+                recreate[key] = _Pending(_as_create(p.item), p.raw_event_id, p.account)
             else:
                 logger.info("ingest: %s of unknown message %s ignored", action, p.item.external_id)
             continue
@@ -355,7 +397,7 @@ def _apply_changes(changes: Sequence[_Pending]) -> tuple[list[int], list[_Pendin
             revision.save()
             message.save(update_fields=["text", "attachments", "edited_at", "deleted_at", "hidden_at"])
             revised.append(message.id)
-    return revised, recreate
+    return revised, list(recreate.values()), deferred
 
 
 def _as_create(item: InboundMessage) -> InboundMessage:
@@ -505,6 +547,7 @@ def message_mark_sent(message: Message, attempt: DeliveryAttempt, *, external_id
 
 def message_mark_retry(message: Message, attempt: DeliveryAttempt, *, error: str, retry_at: datetime, code: str = "") -> None:
     now = timezone.now()
+    error = redact_secrets(error)
     with transaction.atomic():
         Message.objects.filter(id=message.id, delivery_status=Message.Delivery.SENDING).update(
             delivery_status=Message.Delivery.QUEUED, delivery_error=error[:2000], next_attempt_at=retry_at
@@ -518,6 +561,7 @@ def message_mark_failed(
     message: Message, attempt: DeliveryAttempt | None, *, error: str, code: str = "", uncertain: bool = False
 ) -> None:
     now = timezone.now()
+    error = redact_secrets(error)
     with transaction.atomic():
         Message.objects.filter(id=message.id).update(
             delivery_status=Message.Delivery.FAILED, delivery_error=error[:2000], next_attempt_at=None
@@ -530,7 +574,7 @@ def message_mark_failed(
 
 
 def account_mark_error(account: ChannelAccount, error: str, *, needs_reconnect: bool = False) -> None:
-    updates = {"last_error": error[:2000], "last_error_at": timezone.now()}
+    updates = {"last_error": redact_secrets(error)[:2000], "last_error_at": timezone.now()}
     if needs_reconnect:
         updates["status"] = ChannelAccount.Status.NEEDS_RECONNECT
     ChannelAccount.objects.filter(id=account.id).update(**updates)

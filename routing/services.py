@@ -59,7 +59,7 @@ def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
             conversation.routed_at = now
             teams[team.id] = team
             by_team.setdefault(team.id, []).append(conversation)
-        for team_id, team_conversations in by_team.items():
+        for team_id, team_conversations in sorted(by_team.items()):  # lock teams in id order
             team = teams[team_id]
             if team.assignment == Team.Assignment.ROUND_ROBIN:
                 _assign_round_robin(team, team_conversations)

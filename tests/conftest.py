@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import Client, TestCase
 
@@ -74,10 +74,8 @@ def bob(db, django_user_model, team_b):
 
 @pytest.fixture
 def carol(db, django_user_model, team_a, team_b):
-    """Supervisor of both teams, with the global supervise permission."""
+    """Supervisor of both teams (object permissions on each, nothing global)."""
     user = _user(django_user_model, "carol")
-    group, _ = Group.objects.get_or_create(name=SUPERVISOR)
-    group.permissions.add(Permission.objects.get(codename="supervise_team"))
     for team in (team_a, team_b):
         team_member_add(team, user, SUPERVISOR)
     return user

@@ -97,3 +97,51 @@ def test_message_uniqueness_is_the_database_s_job(sim_account):
         cursor.execute("SELECT COUNT(*) FROM inbox_message WHERE external_id = 'm1'")
         assert cursor.fetchone()[0] == 1
     assert messages_ingest([(item(1), None)]).new_message_ids == []
+
+
+def test_create_and_its_edits_in_one_batch_keep_every_version(sim_account):
+    result = messages_ingest([
+        (item(1, text="v1"), None),
+        (item(1, text="v2", action=Action.EDIT, minutes=10), None),
+        (item(1, text="v3", action=Action.EDIT, minutes=20), None),
+    ])
+
+    message = Message.objects.get()
+    assert message.text == "v3"
+    assert list(message.revisions.values_list("previous_text", flat=True)) == ["v1", "v2"]
+    assert result.revised_message_ids == [message.id, message.id]
+
+
+def test_create_and_delete_in_one_batch_records_the_deletion(sim_account):
+    messages_ingest([(item(1, text="original"), None), (item(1, text="", action=Action.DELETE, minutes=5), None)])
+    message = Message.objects.get()
+    assert message.deleted_at is not None and message.text == "original"
+
+
+def test_two_edits_of_a_message_never_seen_keep_both(sim_account):
+    messages_ingest([
+        (item(1, text="v3", action=Action.EDIT, minutes=20), None),
+        (item(1, text="v2", action=Action.EDIT, minutes=10), None),
+    ])
+    message = Message.objects.get()
+    assert message.text == "v3"
+    assert list(message.revisions.values_list("previous_text", flat=True)) == ["v2"]
+
+
+def test_nul_characters_from_a_platform_do_not_break_storage(sim_account):
+    messages_ingest([(item(1, text="Hola\x00 món", name="Marta\x00"), None)])
+    message = Message.objects.select_related("author_contact").get()
+    assert message.text == "Hola món" and message.author_contact.name == "Marta"
+
+
+def test_existing_conversation_is_updated_from_its_current_row(sim_account, dave):
+    """The refresh re-reads the row: an officer's change since the lookup is not undone."""
+    messages_ingest([(item(1), None)])
+    conversation = Conversation.objects.get()
+    Conversation.objects.filter(id=conversation.id).update(status=Conversation.Status.SPAM)
+
+    messages_ingest([(item(2), None)])
+
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.SPAM
+    assert conversation.last_message_preview.startswith("Missatge 2")

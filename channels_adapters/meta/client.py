@@ -210,13 +210,16 @@ class MetaClient:
             return func(*args, **kwargs)
         except facebook.GraphAPIError as exc:
             raise self._error(exc, write=write) from exc
+        # The requests exceptions quote the URL, and the SDK puts the page token and its
+        # appsecret_proof in the query string: only the exception's kind goes into the error.
         except requests.Timeout as exc:
             # A write that timed out may have reached Meta: the caller must not resend blindly.
-            raise AdapterError(f"Meta did not answer in time: {exc}", uncertain=write, code="timeout") from exc
+            raise AdapterError(f"Meta did not answer in time ({type(exc).__name__}).", uncertain=write, code="timeout") from exc
         except requests.ConnectionError as exc:
-            raise AdapterError(f"Cannot reach the Graph API: {exc}", code="connection") from exc
+            raise AdapterError(f"Cannot reach the Graph API ({type(exc).__name__}).", code="connection") from exc
         except (ValueError, KeyError, requests.RequestException) as exc:
-            raise AdapterError(f"Unreadable answer from the Graph API: {exc}", uncertain=write, code="bad-response") from exc
+            raise AdapterError(f"Unreadable answer from the Graph API ({type(exc).__name__}).",
+                               uncertain=write, code="bad-response") from exc
 
     def _error(self, exc: facebook.GraphAPIError, *, write: bool) -> AdapterError:
         result = exc.result if isinstance(exc.result, dict) else {}

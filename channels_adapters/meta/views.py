@@ -15,18 +15,14 @@ from channels_adapters.base import AdapterError
 from channels_adapters.meta.forms import ConnectPageForm, HideCommentForm
 from channels_adapters.meta.services import comment_hide, page_connect
 from inbox.models import Conversation, Message
-from inbox.permissions import ADMIN
+from inbox.permissions import can_manage_channels
 from inbox.selectors import conversation_for_user
-
-
-def _is_admin(user) -> bool:
-    return user.is_active and (user.is_superuser or user.groups.filter(name=ADMIN).exists())
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def connect(request: HttpRequest) -> HttpResponse:
-    if not _is_admin(request.user):
+    if not can_manage_channels(request.user):
         raise PermissionDenied("Only admins connect channel accounts.")
     form = ConnectPageForm(request.POST or None)
     error = ""

@@ -23,6 +23,7 @@ from channels_adapters.x import client
 from channels_adapters.x.accounts import x_account_connect
 from channels_adapters.x.forms import OAuth1TokensForm
 from inbox.models import ChannelAccount
+from inbox.permissions import can_manage_channels
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def admin_required(view):
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not (user.is_staff or user.is_superuser):
+        if not can_manage_channels(user):
             return HttpResponseForbidden("Only administrators can connect channel accounts.")
         return view(request, *args, **kwargs)
 

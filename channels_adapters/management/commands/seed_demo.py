@@ -12,7 +12,7 @@ import random
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -92,8 +92,6 @@ class Command(BaseCommand):
 
     def _users(self, teams: dict[str, Team], password: str) -> dict:
         User = get_user_model()
-        supervisors = Group.objects.get_or_create(name=SUPERVISOR)[0]
-        supervisors.permissions.add(Permission.objects.get(codename="supervise_team"))
         users = {}
         for username, first_name, role, team_slugs in USERS:
             user, created = User.objects.get_or_create(username=username, defaults={"first_name": first_name})
