@@ -24,7 +24,6 @@ from inbox.permissions import REPLY, user_has_team_perm
 from inbox.queue import enqueue_on_commit
 from inbox.services import (
     account_mark_error,
-    delivery_attempt_start,
     message_claim_for_send,
     message_mark_failed,
     message_mark_retry,
@@ -89,13 +88,13 @@ def _backoff(attempts: int) -> timedelta:
 
 def message_deliver(message_id: int) -> str:
     """Try to send one queued reply. Returns the outcome, for logs and tests."""
-    message = message_claim_for_send(message_id)
-    if message is None:
+    claim = message_claim_for_send(message_id)
+    if claim is None:
         return "not-claimed"
+    message, attempt = claim
     conversation = message.conversation
     account = conversation.account
     adapter = delivery_adapter(account)
-    attempt = delivery_attempt_start(message)
     try:
         result = adapter.send(account, conversation, message)
     except AdapterError as exc:

@@ -513,31 +513,36 @@ def conversation_assign(*, conversation: Conversation, user, assignee, team: Tea
 # --- Outbound delivery -----------------------------------------------------------------------
 
 
-def message_claim_for_send(message_id: int) -> Message | None:
-    """Atomically move a queued reply to "sending"; None if another worker has it or it is done."""
+def message_claim_for_send(message_id: int) -> tuple[Message, DeliveryAttempt] | None:
+    """Atomically move a queued reply to "sending" and open its attempt record.
+
+    None if another worker has it, it is not due, or it is done. The claim and the attempt
+    commit together, so a reply in "sending" always has an open attempt for the sweep to find.
+    """
     now = timezone.now()
-    claimed = Message.objects.filter(
-        id=message_id, direction=Message.Direction.OUTBOUND,
-        delivery_status=Message.Delivery.QUEUED,
-    ).filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).update(
-        delivery_status=Message.Delivery.SENDING, attempts=F("attempts") + 1, next_attempt_at=None
-    )
-    if claimed != 1:
-        return None
-    return Message.objects.select_related("conversation__account", "conversation__contact").get(id=message_id)
-
-
-def delivery_attempt_start(message: Message) -> DeliveryAttempt:
-    return DeliveryAttempt.objects.create(message=message)
+    with transaction.atomic():
+        claimed = Message.objects.filter(
+            id=message_id, direction=Message.Direction.OUTBOUND,
+            delivery_status=Message.Delivery.QUEUED,
+        ).filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).update(
+            delivery_status=Message.Delivery.SENDING, attempts=F("attempts") + 1, next_attempt_at=None
+        )
+        if claimed != 1:
+            return None
+        message = Message.objects.select_related("conversation__account", "conversation__contact").get(id=message_id)
+        return message, DeliveryAttempt.objects.create(message=message, started_at=now)
 
 
 def message_mark_sent(message: Message, attempt: DeliveryAttempt, *, external_id: str, sent_at: datetime | None = None) -> None:
     now = timezone.now()
     with transaction.atomic():
-        Message.objects.filter(id=message.id).update(
+        # Only from "sending": a slow worker and the sweep cannot both settle one attempt.
+        settled = Message.objects.filter(id=message.id, delivery_status=Message.Delivery.SENDING).update(
             delivery_status=Message.Delivery.SENT, external_id=external_id or None,
             delivered_at=sent_at or now, delivery_error="",
         )
+        if not settled:
+            return
         DeliveryAttempt.objects.filter(id=attempt.id).update(finished_at=now, outcome=DeliveryAttempt.Outcome.SENT)
         # The first-response clock stops at the first answer the citizen can see.
         Conversation.objects.filter(id=message.conversation_id, first_response_at__isnull=True).update(
@@ -549,9 +554,11 @@ def message_mark_retry(message: Message, attempt: DeliveryAttempt, *, error: str
     now = timezone.now()
     error = redact_secrets(error)
     with transaction.atomic():
-        Message.objects.filter(id=message.id, delivery_status=Message.Delivery.SENDING).update(
+        settled = Message.objects.filter(id=message.id, delivery_status=Message.Delivery.SENDING).update(
             delivery_status=Message.Delivery.QUEUED, delivery_error=error[:2000], next_attempt_at=retry_at
         )
+        if not settled:
+            return
         DeliveryAttempt.objects.filter(id=attempt.id).update(
             finished_at=now, outcome=DeliveryAttempt.Outcome.RETRY, error=error[:2000], platform_code=code[:50]
         )
@@ -563,9 +570,11 @@ def message_mark_failed(
     now = timezone.now()
     error = redact_secrets(error)
     with transaction.atomic():
-        Message.objects.filter(id=message.id).update(
+        settled = Message.objects.filter(id=message.id, delivery_status=Message.Delivery.SENDING).update(
             delivery_status=Message.Delivery.FAILED, delivery_error=error[:2000], next_attempt_at=None
         )
+        if not settled:
+            return
         if attempt is not None:
             DeliveryAttempt.objects.filter(id=attempt.id).update(
                 finished_at=now, error=error[:2000], platform_code=code[:50],

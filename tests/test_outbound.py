@@ -197,3 +197,21 @@ def test_simulated_account_keeps_the_platform_rules_but_replies_go_to_the_simula
     message.refresh_from_db()
     assert message.delivery_status == Message.Delivery.SENT
     assert message.external_id == f"sim-out-{message.uuid}"
+
+
+def test_a_late_worker_cannot_overwrite_what_the_sweep_settled(conversation, alice, django_capture_on_commit_callbacks):
+    from inbox.services import message_claim_for_send, message_mark_sent
+
+    with django_capture_on_commit_callbacks(execute=False):
+        message = reply_submit(conversation=conversation, user=alice, text="Hola", option_key="public")
+    message, attempt = message_claim_for_send(message.id)
+    assert attempt.finished_at is None  # the claim opened its attempt in the same transaction
+    DeliveryAttempt.objects.filter(id=attempt.id).update(started_at=timezone.now() - timedelta(minutes=10))
+    outbound_sweep()  # the worker looks dead: the sweep settles it (the simulator confirms delivery)
+    message.refresh_from_db()
+    settled = message.delivery_status
+
+    message_mark_sent(message, attempt, external_id="late")  # the slow worker comes back
+
+    message.refresh_from_db()
+    assert message.delivery_status == settled and message.external_id != "late"

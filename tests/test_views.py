@@ -17,7 +17,6 @@ from inbox.models import AuditEvent, ChannelAccount, Conversation, Message, Save
 from inbox.services import (
     conversation_assign,
     conversation_status_set,
-    delivery_attempt_start,
     message_claim_for_send,
     message_mark_failed,
 )
@@ -306,8 +305,8 @@ def test_reply_to_a_disconnected_account_is_refused(sim_account, alice):
 def test_failed_delivery_is_shown_with_its_error(sim_account, alice):
     (conversation,) = converse(1)
     reply = reply_submit(conversation=conversation, user=alice, text="Hola", option_key="public")  # not committed: not sent
-    claimed = message_claim_for_send(reply.id)
-    message_mark_failed(claimed, delivery_attempt_start(claimed), error="The platform said: duplicate status")
+    claimed, attempt = message_claim_for_send(reply.id)
+    message_mark_failed(claimed, attempt, error="The platform said: duplicate status")
 
     html = login(alice).get(url("conversation", conversation)).content.decode()
 

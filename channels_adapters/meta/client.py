@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -160,6 +161,14 @@ def _session() -> requests.Session:
     return session
 
 
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """True when the error says no connection was made (so nothing reached Meta)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError)
+
+
 class MetaClient:
     """Graph API calls made with one Page access token.
 
@@ -216,7 +225,10 @@ class MetaClient:
             # A write that timed out may have reached Meta: the caller must not resend blindly.
             raise AdapterError(f"Meta did not answer in time ({type(exc).__name__}).", uncertain=write, code="timeout") from exc
         except requests.ConnectionError as exc:
-            raise AdapterError(f"Cannot reach the Graph API ({type(exc).__name__}).", code="connection") from exc
+            # A connection dropped after the request went out may have been acted on by Meta;
+            # only "could not connect at all" is safe to retry for a write.
+            raise AdapterError(f"Cannot reach the Graph API ({type(exc).__name__}).", code="connection",
+                               uncertain=write and not _never_connected(exc)) from exc
         except (ValueError, KeyError, requests.RequestException) as exc:
             raise AdapterError(f"Unreadable answer from the Graph API ({type(exc).__name__}).",
                                uncertain=write, code="bad-response") from exc

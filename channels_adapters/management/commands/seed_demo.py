@@ -25,7 +25,7 @@ from inbox.models import ChannelAccount, Conversation, Message, RawEvent, SavedR
 from inbox.permissions import ADMIN, OFFICER, SUPERVISOR, team_member_add
 from inbox.services import (
     conversation_status_set,
-    delivery_attempt_start,
+    message_claim_for_send,
     message_mark_sent,
     message_reply_create,
 )
@@ -149,6 +149,7 @@ class Command(BaseCommand):
             )
             sent_at = conversation.first_inbound_at + timedelta(minutes=rng.randint(5, 150))
             Message.objects.filter(pk=reply.pk).update(sent_at=sent_at)
-            message_mark_sent(reply, delivery_attempt_start(reply), external_id=f"demo-out-{reply.uuid}", sent_at=sent_at)
+            reply, attempt = message_claim_for_send(reply.pk)
+            message_mark_sent(reply, attempt, external_id=f"demo-out-{reply.uuid}", sent_at=sent_at)
             if rng.random() < 0.6:
                 conversation_status_set(conversation=conversation, user=officer, status=Conversation.Status.RESOLVED)

@@ -50,3 +50,26 @@ def test_business_use_case_usage_header_is_read():
     assert found["104857301234567"] == client.Usage(88, now + timedelta(minutes=7))
     assert found["app"] == client.Usage(9, None)
     assert client.usage_from_headers({"X-Business-Use-Case-Usage": "not json"}, now=now) == {}
+
+
+def test_a_write_cut_off_mid_request_is_uncertain_but_a_failed_connect_is_not(settings):
+    """A dropped connection may come after Meta acted: never resend blindly; no connection: retry."""
+    import pytest
+    import requests
+    import responses
+    import urllib3
+
+    from channels_adapters.base import AdapterError
+
+    settings.META_GRAPH_VERSION = "v26.0"
+    url = "https://graph.facebook.com/v26.0/123_456/comments"
+    dropped = requests.ConnectionError(urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError()))
+    refused = requests.ConnectionError(urllib3.exceptions.MaxRetryError(
+        None, url, urllib3.exceptions.NewConnectionError(None, "Connection refused")))
+    for error, uncertain in ((dropped, True), (refused, False)):
+        with responses.RequestsMock() as graph:
+            graph.post(url, body=error)
+            with pytest.raises(AdapterError) as caught:
+                client.MetaClient("page-token").comment_reply("123_456", "Hola", instagram=False)
+        assert caught.value.uncertain is uncertain
+        assert "page-token" not in str(caught.value)
