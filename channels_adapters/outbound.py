@@ -12,8 +12,9 @@ import logging
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from channels_adapters.base import AdapterError, ReplyOption, ReplyRefused
@@ -21,6 +22,7 @@ from channels_adapters.registry import get_adapter
 from inbox import realtime
 from inbox.models import Conversation, Message
 from inbox.permissions import REPLY, user_has_team_perm
+from inbox.personal_data import Finding, personal_data_find
 from inbox.queue import enqueue_on_commit
 from inbox.services import (
     account_mark_error,
@@ -47,10 +49,34 @@ def reply_options(conversation: Conversation) -> list[ReplyOption]:
     return get_adapter(conversation.account.platform).reply_options(conversation, now=timezone.now())
 
 
-def reply_submit(*, conversation: Conversation, user, text: str, option_key: str) -> Message:
-    """Check the reply against the platform's rules, store it as queued, send after commit."""
+class PersonalDataInPublicReply(ReplyRefused):
+    """A public reply that seems to hold personal data: it belongs in a private message."""
+
+    def __init__(self, findings: list[Finding]):
+        self.findings = findings
+        listed = "; ".join(f"{f.kind} ({f.text})" for f in findings[:3])
+        super().__init__(
+            f"This public reply seems to contain personal data: {listed}. Send it as a private "
+            "message, or confirm that it is public information (such as an office's number)."
+        )
+
+
+def reply_submit(
+    *, conversation: Conversation, user, text: str, option_key: str,
+    client_token: str = "", confirm_public: bool = False,
+) -> Message:
+    """Check the reply against the platform's rules, store it as queued, send after commit.
+
+    ``client_token`` (from the composer, or an API client's idempotency key) makes a double
+    submit return the reply already queued instead of sending the citizen the answer twice.
+    A public reply with personal data is refused unless the officer ``confirm_public``.
+    """
     if not user_has_team_perm(user, conversation.team, REPLY):
         raise PermissionDenied("You cannot answer this team's conversations.")
+    if client_token:
+        earlier = conversation.messages.filter(client_token=client_token).first()
+        if earlier is not None:
+            return earlier
     if conversation.account.status != conversation.account.Status.ACTIVE:
         raise ReplyRefused(
             f"The {conversation.account} account is {conversation.account.get_status_display().lower()}; "
@@ -65,19 +91,34 @@ def reply_submit(*, conversation: Conversation, user, text: str, option_key: str
         raise ReplyRefused(option.reason)
     text = text.strip()
     adapter.validate_reply(conversation, option, text)
+    audit = {}
+    if option.visibility == Message.Visibility.PUBLIC:
+        findings = personal_data_find(
+            text, region=settings.PHONE_REGION, public_email_domains=settings.PUBLIC_EMAIL_DOMAINS
+        )
+        if findings and not confirm_public:
+            raise PersonalDataInPublicReply(findings)
+        if findings:
+            audit["personal_data_confirmed_public"] = [f.kind for f in findings]
     from channels_adapters.tasks import message_send
 
     last_inbound = (
         conversation.messages.filter(direction=Message.Direction.INBOUND, deleted_at__isnull=True)
         .order_by("-sent_at", "-id").values_list("external_id", flat=True).first()
     )
-    with transaction.atomic():
-        message = message_reply_create(
-            conversation=conversation, user=user, text=text, visibility=option.visibility,
-            kind=option.kind, in_reply_to=last_inbound or "",
-        )
-        enqueue_on_commit(message_send, message.id)
-        transaction.on_commit(lambda: realtime.conversations_changed([conversation.id]))
+    try:
+        with transaction.atomic():
+            message = message_reply_create(
+                conversation=conversation, user=user, text=text, visibility=option.visibility,
+                kind=option.kind, in_reply_to=last_inbound or "", client_token=client_token or None,
+                audit=audit,
+            )
+            enqueue_on_commit(message_send, message.id)
+            transaction.on_commit(lambda: realtime.conversations_changed([conversation.id]))
+    except IntegrityError:
+        if not client_token:
+            raise
+        return conversation.messages.get(client_token=client_token)  # the same submit, twice at once
     return message
 
 

@@ -249,6 +249,10 @@ PLATFORM_HTTP_TIMEOUT = env_int("PLATFORM_HTTP_TIMEOUT", 15, minimum=1)
 FALLBACK_TEAM_SLUG = env_str("FALLBACK_TEAM_SLUG", "general")
 
 # --- Service levels -------------------------------------------------------------------------
+# E-mail domains of the administration: its addresses may appear in public replies.
+PUBLIC_EMAIL_DOMAINS = tuple(d.lower() for d in env_list("PUBLIC_EMAIL_DOMAINS"))
+# Phone numbers without a country code are read as numbers of this region.
+PHONE_REGION = env_str("PHONE_REGION", "ES")
 FIRST_RESPONSE_TARGET_MINUTES = env_int("FIRST_RESPONSE_TARGET_MINUTES", 120, minimum=1)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200, minimum=1)
 

@@ -49,6 +49,8 @@ class QueueFilterForm(forms.Form):
 class ReplyForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea, strip=False, required=False, label="Reply")
     option = forms.CharField(max_length=40)
+    client_token = forms.CharField(max_length=64, required=False)
+    confirm_public = forms.BooleanField(required=False)
 
 
 class NoteForm(forms.Form):

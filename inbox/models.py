@@ -296,7 +296,8 @@ class Message(models.Model):
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
-    # Outbound only.
+    # Outbound only. The composer's token makes a double submit (or an API retry) one reply.
+    client_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULLs are distinct
     delivery_status = models.CharField(max_length=10, choices=Delivery.choices, blank=True)
     delivery_error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -307,6 +308,7 @@ class Message(models.Model):
         constraints = [
             # NULLs are distinct: notes and unsent replies have no platform id yet.
             models.UniqueConstraint(fields=["account", "external_id"], name="message_platform_id_uniq"),
+            models.UniqueConstraint(fields=["conversation", "client_token"], name="message_client_token_uniq"),
         ]
         indexes = [
             models.Index(fields=["conversation", "sent_at", "id"], name="msg_timeline_idx"),

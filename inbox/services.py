@@ -413,15 +413,19 @@ def _as_create(item: InboundMessage) -> InboundMessage:
 
 
 def message_reply_create(
-    *, conversation: Conversation, user, text: str, visibility: str, kind: str, in_reply_to: str = ""
+    *, conversation: Conversation, user, text: str, visibility: str, kind: str, in_reply_to: str = "",
+    client_token: str | None = None, audit: dict | None = None,
 ) -> Message:
-    """Queue an answer to the citizen; the send task delivers it through the same channel."""
+    """Queue an answer to the citizen; the send task delivers it through the same channel.
+
+    Raises IntegrityError when a reply with the same ``client_token`` exists (a double submit).
+    """
     now = timezone.now()
     message = Message.objects.create(
         conversation=conversation, account_id=conversation.account_id,
         direction=Message.Direction.OUTBOUND, kind=kind, visibility=visibility,
         in_reply_to=in_reply_to, author_user=user, text=text, sent_at=now,
-        delivery_status=Message.Delivery.QUEUED, next_attempt_at=now,
+        delivery_status=Message.Delivery.QUEUED, next_attempt_at=now, client_token=client_token or None,
     )
     updates = {"last_message_at": now, "last_message_preview": _preview(text), "updated_at": now}
     if conversation.status == Conversation.Status.NEW:
@@ -431,7 +435,7 @@ def message_reply_create(
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
     for field, value in updates.items():
         setattr(conversation, field, value)
-    audit_record(user, "message.reply", conversation, message_id=message.id, visibility=visibility)
+    audit_record(user, "message.reply", conversation, message_id=message.id, visibility=visibility, **(audit or {}))
     return message
 
 

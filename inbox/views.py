@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from channels_adapters.base import ReplyRefused
-from channels_adapters.outbound import reply_options, reply_submit
+from channels_adapters.outbound import PersonalDataInPublicReply, reply_options, reply_submit
 from channels_adapters.registry import get_adapter
 from inbox.forms import STATUS_ACTIONS, AssignForm, NoteForm, QueueFilterForm, ReplyForm, StatusForm
 from inbox.models import Conversation, SavedReply, Team
@@ -132,6 +134,8 @@ def _conversation_page(
     reply_text: str = "",
     reply_option: str = "",
     reply_error: str = "",
+    reply_token: str = "",
+    reply_personal_data: bool = False,
     note_text: str = "",
     note_error: str = "",
     status: int = 200,
@@ -158,6 +162,9 @@ def _conversation_page(
         "reply_option": reply_option,
         "reply_text": reply_text,
         "reply_error": reply_error,
+        # One token per composed reply: submitting the same form twice sends one reply.
+        "reply_token": reply_token or uuid.uuid4().hex,
+        "reply_personal_data": reply_personal_data,
         "note_text": note_text,
         "note_error": note_error,
         "saved_replies": _saved_replies(conversation) if can_reply else [],
@@ -185,14 +192,18 @@ def conversation_reply(request, pk: int):
             request, conversation, reply_text=request.POST.get("text", ""),
             reply_error="Choose how to reply.", status=422,
         )
-    text, option = form.cleaned_data["text"], form.cleaned_data["option"]
+    text, option, token = form.cleaned_data["text"], form.cleaned_data["option"], form.cleaned_data["client_token"]
     try:
-        reply_submit(conversation=conversation, user=request.user, text=text, option_key=option)
+        reply_submit(
+            conversation=conversation, user=request.user, text=text, option_key=option,
+            client_token=token, confirm_public=form.cleaned_data["confirm_public"],
+        )
     except ReplyRefused as exc:
         # The officer keeps their text and sees why the platform would refuse it.
         return _conversation_page(
-            request, conversation, reply_text=text, reply_option=option,
+            request, conversation, reply_text=text, reply_option=option, reply_token=token,
             reply_error=str(exc) or "The reply cannot be sent.", status=422,
+            reply_personal_data=isinstance(exc, PersonalDataInPublicReply),
         )
     messages.success(request, "Reply queued for sending.")
     return redirect("inbox:conversation", pk=conversation.pk)

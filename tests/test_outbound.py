@@ -215,3 +215,43 @@ def test_a_late_worker_cannot_overwrite_what_the_sweep_settled(conversation, ali
 
     message.refresh_from_db()
     assert message.delivery_status == settled and message.external_id != "late"
+
+
+def test_the_same_composed_reply_submitted_twice_is_sent_once(conversation, alice):
+    first = committed(
+        reply_submit, conversation=conversation, user=alice, text="Hola", option_key="public", client_token="t-1"
+    )
+    again = committed(
+        reply_submit, conversation=conversation, user=alice, text="Hola", option_key="public", client_token="t-1"
+    )
+    assert again.id == first.id
+    assert conversation.messages.filter(direction=Message.Direction.OUTBOUND).count() == 1
+    assert AuditEvent.objects.filter(verb="message.reply").count() == 1
+
+
+@pytest.mark.parametrize("text", [
+    "Truqui'ns al 612 345 678", "El seu DNI 12345678Z ja consta", "Escrigui a marta.puig@gmail.com",
+    "Pagament a ES91 2100 0418 4502 0005 1332",
+])
+def test_personal_data_is_not_published_without_confirmation(conversation, alice, text):
+    from channels_adapters.outbound import PersonalDataInPublicReply
+
+    with pytest.raises(PersonalDataInPublicReply, match="personal data"):
+        submit(conversation, alice, text=text)
+    assert not Message.objects.filter(direction=Message.Direction.OUTBOUND).exists()
+    # In a private message it is what the channel is for.
+    assert submit(conversation, alice, text=text, option="private").visibility == "private"
+
+
+def test_public_service_numbers_pass_and_a_confirmed_public_reply_is_audited(conversation, alice, settings):
+    settings.PUBLIC_EMAIL_DOMAINS = ("ajuntament.cat",)
+    submit(conversation, alice, text="Truqui al 010 o al 900 123 456, o escrigui a info@ajuntament.cat")
+
+    message = committed(
+        reply_submit, conversation=conversation, user=alice, text="Oficina: 933 123 456",
+        option_key="public", confirm_public=True,
+    )
+
+    assert message.visibility == "public"
+    audit = AuditEvent.objects.filter(verb="message.reply").order_by("id").last()
+    assert audit.data["personal_data_confirmed_public"] == ["phone number"]

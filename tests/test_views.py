@@ -498,3 +498,34 @@ def test_reconnect_banner_only_for_supervisors_and_admins(sim_account, alice, ca
     for user, shown in ((alice, False), (carol, True), (dave, True)):
         html = login(user).get(reverse("inbox:queue")).content.decode()
         assert ("Channel needs reconnecting" in html) is shown, user
+
+
+def test_double_submit_of_the_composer_sends_one_reply(sim_account, alice):
+    (conversation,) = converse(1)
+    page = login(alice).get(url("conversation", conversation)).content.decode()
+    token = page.split('name="client_token" value="')[1].split('"')[0]
+    client = login(alice)
+
+    for _ in range(2):
+        response = committed(client.post, url("reply", conversation), {"text": "Hola", "option": "public", "client_token": token})
+        assert response.status_code == 302
+
+    assert conversation.messages.filter(direction=Message.Direction.OUTBOUND).count() == 1
+
+
+def test_personal_data_in_a_public_reply_asks_for_confirmation(sim_account, alice):
+    (conversation,) = converse(1)
+    client = login(alice)
+    data = {"text": "Truqui al 612 345 678", "option": "public", "client_token": "tok"}
+
+    refused = client.post(url("reply", conversation), data)
+
+    assert refused.status_code == 422
+    html = refused.content.decode()
+    assert "seems to contain personal data" in html and 'name="confirm_public"' in html
+    assert 'value="tok"' in html  # the same composed reply keeps its token
+    assert not conversation.messages.filter(direction=Message.Direction.OUTBOUND).exists()
+
+    confirmed = committed(client.post, url("reply", conversation), {**data, "confirm_public": "1"})
+    assert confirmed.status_code == 302
+    assert conversation.messages.filter(direction=Message.Direction.OUTBOUND, visibility="public").count() == 1

@@ -175,6 +175,14 @@ class ReplyInputSerializer(serializers.Serializer):
     option = serializers.CharField(
         max_length=40, help_text="The key of one of the conversation's reply options (`public`, `private`...)."
     )
+    client_token = serializers.CharField(
+        max_length=64, required=False, allow_blank=True,
+        help_text="Idempotency key: a retry with the same key returns the reply already queued.",
+    )
+    confirm_public = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Publish a public reply even though it seems to contain personal data (audited).",
+    )
 
 
 class NoteInputSerializer(serializers.Serializer):

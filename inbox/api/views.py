@@ -143,7 +143,8 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         data = _valid(ReplyInputSerializer, request)
         try:
             message = reply_submit(
-                conversation=conversation, user=request.user, text=data["text"], option_key=data["option"]
+                conversation=conversation, user=request.user, text=data["text"], option_key=data["option"],
+                client_token=data.get("client_token", ""), confirm_public=data["confirm_public"],
             )
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc) or None) from exc

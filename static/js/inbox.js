@@ -146,6 +146,15 @@
       counter.classList.remove("is-over");
     }
   }
+  var replyForm = document.getElementById("reply-form");
+  if (replyForm) {
+    // A second click while the first submit travels would be ignored by the server (same
+    // client_token) anyway; disabling the button says so.
+    replyForm.addEventListener("submit", function () {
+      var button = replyForm.querySelector("button[type=submit]");
+      if (button) { button.disabled = true; button.textContent = "Sending…"; }
+    });
+  }
   if (replyText) {
     replyText.addEventListener("input", updateCounter);
     document.querySelectorAll("#reply-form input[name=option]").forEach(function (radio) {
