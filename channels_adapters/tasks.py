@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from channels_adapters.base import AdapterError
@@ -57,15 +58,25 @@ def outbound_sweep() -> dict:
     return sweep()
 
 
+POLL_LEASE = timedelta(minutes=10)
+
+
 @shared_task(name="channels_adapters.poll_due_channels")
 def poll_due_channels() -> int:
+    """Queue a poll for each due account, leasing it first so that a slow queue never
+    gets a second poll of the same account (and its rate limit) while one is pending."""
     now = timezone.now()
     due = ChannelAccount.objects.filter(status=ChannelAccount.Status.ACTIVE, simulated=False).exclude(
         next_poll_at__gt=now
     )
     count = 0
     for account in due.only("id", "platform"):
-        if get_adapter(account.platform).supports_polling:
+        if not get_adapter(account.platform).supports_polling:
+            continue
+        leased = ChannelAccount.objects.filter(id=account.id).filter(
+            Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
+        ).update(next_poll_at=now + POLL_LEASE)
+        if leased:
             poll_channel.delay(account.id)
             count += 1
     return count
@@ -80,11 +91,14 @@ def poll_channel(account_id: int) -> int:
     adapter = get_adapter(account.platform)
     try:
         result = adapter.poll(account)
-    except AdapterError as exc:
-        account_mark_error(account, str(exc), needs_reconnect=exc.needs_reconnect)
-        retry_at = exc.retry_at or timezone.now() + timedelta(minutes=5)
+    except Exception as exc:
+        # Platform trouble (AdapterError) or a page we cannot read: say so on the account and
+        # try again later, so one bad answer never stops the polling of this account.
+        typed = exc if isinstance(exc, AdapterError) else AdapterError(f"{type(exc).__name__}: {exc}")
+        account_mark_error(account, str(typed), needs_reconnect=typed.needs_reconnect)
+        retry_at = typed.retry_at or timezone.now() + timedelta(minutes=5)
         ChannelAccount.objects.filter(id=account.id).update(next_poll_at=retry_at)
-        logger.warning("poll %s: %s (next try %s)", account, exc, retry_at.isoformat())
+        logger.warning("poll %s: %s (next try %s)", account, typed, retry_at.isoformat(), exc_info=typed is not exc)
         return 0
     with transaction.atomic():
         ids = [

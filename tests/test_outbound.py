@@ -255,3 +255,21 @@ def test_public_service_numbers_pass_and_a_confirmed_public_reply_is_audited(con
     assert message.visibility == "public"
     audit = AuditEvent.objects.filter(verb="message.reply").order_by("id").last()
     assert audit.data["personal_data_confirmed_public"] == ["phone number"]
+
+
+def test_a_due_account_is_leased_so_a_slow_queue_never_polls_it_twice(db, settings):
+    import redis
+
+    from channels_adapters.tasks import poll_due_channels
+    from config.celery import app as celery_app
+
+    ChannelAccount.objects.create(platform="x", external_id="1590000000000000009", name="X")
+    celery_app.conf.task_always_eager = False  # nothing runs the polls: they stay queued
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = broker.llen("default")
+
+    assert poll_due_channels() == 1
+    assert poll_due_channels() == 0  # still leased
+
+    assert broker.llen("default") - before == 1
+    broker.delete("default")
