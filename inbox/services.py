@@ -135,6 +135,8 @@ def messages_ingest(batch: Sequence[tuple[InboundMessage, int | None]]) -> Inges
             new_conversation_ids |= more_conversations
             touched |= more_touched
             revised_ids += _apply_changes(deferred)[0]
+        if revised_ids:  # an edit or deletion is news for the officers who have it open
+            touched |= set(Message.objects.filter(id__in=revised_ids).values_list("conversation_id", flat=True))
     return IngestResult(
         new_message_ids=[m.id for m in new_messages],
         new_conversation_ids=sorted(new_conversation_ids),

@@ -185,10 +185,14 @@ class XAdapter(Adapter):
 
     @staticmethod
     def _poll_dms(api: XApi, account: ChannelAccount, cursor: dict) -> tuple[list[Page], dict]:
+        """DM events come newest first and have no since_id: read back to the newest one
+        already stored. A backlog longer than one poll's pages is resumed from its token at
+        the next poll, and the cursor moves only once the backlog is read."""
         seen = cursor.get("newest_id")
-        token = None
-        newest = seen
+        token = cursor.get("next_token")
+        newest = cursor.get("pending_newest_id") or seen
         pages: list[Page] = []
+        reached_seen = False
         for _ in range(DM_PAGES_PER_POLL):
             page = api.dm_events(pagination_token=token)
             pages.append(page)
@@ -197,9 +201,11 @@ class XAdapter(Adapter):
             for event_id in ids:
                 newest = _newer(newest, event_id)
             token = (page.body.get("meta") or {}).get("next_token")
-            # DM events come newest first and have no since_id: stop at the first one we had.
-            if not seen or not token or any(_newer(i, seen) == seen for i in ids):
+            reached_seen = bool(seen) and any(_newer(i, seen) == seen for i in ids)
+            if not seen or not token or reached_seen:
                 break
+        if seen and token and not reached_seen:
+            return pages, {"newest_id": seen, "next_token": token, "pending_newest_id": newest}
         return pages, ({"newest_id": newest} if newest else {})
 
     # --- outbound ---

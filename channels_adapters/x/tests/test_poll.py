@@ -201,3 +201,31 @@ def test_a_page_fetched_twice_stores_each_post_once(api, x_account):
 
     assert RawEvent.objects.filter(source=RawEvent.Source.POLL).count() == 2
     assert Message.objects.count() == 2 and Conversation.objects.count() == 1
+
+
+def dm_page(ids: list[int], next_token: str | None) -> bytes:
+    import json
+
+    events = [{"id": str(i), "event_type": "MessageCreate", "text": f"DM {i}", "sender_id": CITIZEN_ID,
+               "dm_conversation_id": f"{ACCOUNT_ID}-{CITIZEN_ID}", "created_at": "2026-11-20T09:00:00.000Z"}
+              for i in ids]
+    meta = {"result_count": len(ids), **({"next_token": next_token} if next_token else {})}
+    return json.dumps({"data": events, "meta": meta}).encode()
+
+
+def test_dm_backlog_longer_than_one_poll_is_resumed_not_skipped(api, x_account):
+    x_account.cursors = {"dm_events": {"newest_id": "100"}}
+    x_account.save(update_fields=["cursors"])
+    mock(api, MENTIONS, EMPTY)
+    mock(api, DM_EVENTS, dm_page([600, 500], "p3"), headers=rate(14, 900),
+         match=[matchers.query_param_matcher({"pagination_token": "p2"}, strict_match=False)])
+    api.add(responses.GET, api.base + DM_EVENTS, body=dm_page([800, 700], "p2"), headers=rate(14, 900),
+            content_type="application/json")
+
+    poll(x_account)
+
+    # Two pages read, the DM at 100 not reached: the cursor keeps its place and the token.
+    cursor = x_account.cursors["dm_events"]
+    assert cursor["newest_id"] == "100" and cursor["next_token"] == "p3"
+    assert cursor["pending_newest_id"] == "800"
+    assert set(Message.objects.values_list("external_id", flat=True)) >= {"800", "700", "600", "500"}
