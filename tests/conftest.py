@@ -122,3 +122,18 @@ def post_sim(client: Client, body: bytes, *, signature: str | None = None):
     return committed(
         client.post, "/webhooks/simulator/", data=body, content_type="application/json", headers=headers
     )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Drop the test database cleanly: threads of the live-server, websocket and worker tests
+    (asgiref's executors) may still hold a connection to it when the session ends."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )

@@ -32,12 +32,20 @@ def wait_for(predicate, timeout=20.0):
 @pytest.fixture
 def worker():
     celery_app.conf.task_always_eager = False
+    # The worker thread must not keep its database connection after the test (the test
+    # database is dropped at the end of the run): close it after every task, as Celery does
+    # without CELERY_DB_REUSE_MAX.
+    reuse = celery_app.conf.db_reuse_max
+    celery_app.conf.db_reuse_max = 0
     celery_app.control.purge()
-    with start_worker(
-        celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10,
-        queues=["ingest", "outbound", "default"],
-    ) as w:
-        yield w
+    try:
+        with start_worker(
+            celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10,
+            queues=["ingest", "outbound", "default"],
+        ) as w:
+            yield w
+    finally:
+        celery_app.conf.db_reuse_max = reuse
 
 
 def test_webhook_is_ingested_and_answered_by_a_real_worker(worker, sim_account, alice):
