@@ -213,3 +213,13 @@ def test_admins_find_the_connect_pages_in_the_navigation(dave, alice):
     assert 'href="/channels/meta/connect/"' in login(dave).get("/inbox/").content.decode()
     assert 'href="/channels/x/"' in login(dave).get("/inbox/").content.decode()
     assert "/channels/meta/connect/" not in login(alice).get("/inbox/").content.decode()
+
+
+def test_a_simulated_page_hides_without_calling_meta(comment, alice, graph):
+    ChannelAccount.objects.filter(id=comment.account_id).update(simulated=True)
+
+    response = login(alice).post(f"/channels/meta/messages/{comment.id}/hide/", {"reason": "Demo"})
+
+    assert response.status_code == 302 and len(graph.calls) == 0
+    comment.refresh_from_db()
+    assert comment.hidden_at is not None
