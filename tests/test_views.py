@@ -529,3 +529,18 @@ def test_personal_data_in_a_public_reply_asks_for_confirmation(sim_account, alic
     confirmed = committed(client.post, url("reply", conversation), {**data, "confirm_public": "1"})
     assert confirmed.status_code == 302
     assert conversation.messages.filter(direction=Message.Direction.OUTBOUND, visibility="public").count() == 1
+
+
+def test_password_guessing_is_locked_out(alice, settings):
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert client.post("/login/", {"username": "alice", "password": "wrong"}).status_code == 200
+    assert client.post("/login/", {"username": "alice", "password": "wrong"}).status_code == 429
+
+    locked = client.post("/login/", {"username": "alice", "password": PASSWORD})  # even the right one
+
+    assert locked.status_code == 429
+    assert "Sign-in paused" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+    # Another user from the same address is not affected.
+    assert Client().post("/login/", {"username": "nobody", "password": "x"}).status_code == 200
