@@ -7,16 +7,27 @@ they may see, and at most one conversation group, only if they may see that conv
 
 from __future__ import annotations
 
+import time
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 
 from inbox.models import Conversation
 from inbox.permissions import sees_unrouted, team_ids_for_user
 from inbox.selectors import conversation_for_user
 
+# Team membership can change while a browser stays open: the groups are recomputed from a
+# fresh user row at most this often, on the next event.
+GROUPS_REFRESH_SECONDS = 60
+
 
 @database_sync_to_async
-def _queue_groups(user) -> list[str]:
+def _queue_groups(user) -> list[str] | None:
+    """The user's queue groups, read afresh; None when the account was deactivated."""
+    user = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
+    if user is None:
+        return None
     groups = [f"team-{team_id}" for team_id in team_ids_for_user(user)]
     if sees_unrouted(user):
         groups.append("team-unrouted")
@@ -39,11 +50,24 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
         self.user = user
-        self.queue_groups = await _queue_groups(user)
+        self.queue_groups: list[str] = []
         self.watching: str | None = None
-        for group in self.queue_groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        if not await self._refresh_groups():
+            await self.close()
+            return
         await self.accept()
+
+    async def _refresh_groups(self) -> bool:
+        groups = await _queue_groups(self.user)
+        self.groups_checked_at = time.monotonic()
+        if groups is None:
+            return False
+        for group in set(self.queue_groups) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in set(groups) - set(self.queue_groups):
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.queue_groups = groups
+        return True
 
     async def disconnect(self, code):
         for group in [*getattr(self, "queue_groups", []), getattr(self, "watching", None)]:
@@ -73,6 +97,12 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
 
     # Group events (see inbox/realtime.py), forwarded as they are: ids only.
     async def queue_changed(self, event):
+        stale = time.monotonic() - self.groups_checked_at > GROUPS_REFRESH_SECONDS
+        if stale and not await self._refresh_groups():
+            await self.close()
+            return
+        if event.get("group") not in (None, *self.queue_groups):
+            return  # a team this user no longer sees
         await self.send_json({"type": "queue.changed", "conversations": event.get("conversations", [])})
 
     async def conversation_changed(self, event):

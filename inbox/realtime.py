@@ -31,7 +31,7 @@ def conversations_changed(conversation_ids: Iterable[int]) -> None:
     messages = []
     for team_id, conv_ids in teams.items():
         group = f"team-{team_id}" if team_id else "team-unrouted"
-        messages.append((group, {"type": "queue.changed", "conversations": conv_ids}))
+        messages.append((group, {"type": "queue.changed", "group": group, "conversations": conv_ids}))
         messages.extend(
             (f"conversation-{cid}", {"type": "conversation.changed", "conversation": cid}) for cid in conv_ids
         )

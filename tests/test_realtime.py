@@ -149,3 +149,24 @@ def test_malformed_requests_get_an_error(alice):
         await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_an_officer_removed_from_a_team_stops_hearing_about_it(conversations, alice, team_a, monkeypatch):
+    from inbox import consumers
+    from inbox.permissions import team_member_remove
+
+    ours, _ = conversations
+    monkeypatch.setattr(consumers, "GROUPS_REFRESH_SECONDS", 0)  # re-check at every event
+    alice_client = login(alice)
+
+    async def scenario():
+        socket = _socket(alice_client)
+        assert (await socket.connect())[0]
+        await publish([ours.id])
+        assert (await socket.receive_json_from(timeout=TIMEOUT))["conversations"] == [ours.id]
+        await sync_to_async(team_member_remove)(team_a, alice)
+        await publish([ours.id])
+        assert await socket.receive_nothing(timeout=0.5)
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
