@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from channels_adapters.base import AdapterError
 from channels_adapters.meta.forms import ConnectPageForm, HideCommentForm
 from channels_adapters.meta.services import comment_hide, page_connect
-from inbox.models import Conversation, Message
+from inbox.models import ChannelAccount, Conversation, Message
 from inbox.permissions import can_manage_channels
 from inbox.selectors import conversation_for_user
 
@@ -40,7 +40,11 @@ def connect(request: HttpRequest) -> HttpResponse:
             for warning in result.warnings:
                 flash.warning(request, warning)
             return redirect("meta:connect")
-    return render(request, "channels_adapters/meta/connect.html", {"form": form, "error": error}, status=400 if error else 200)
+    accounts = ChannelAccount.objects.filter(platform__in=("facebook", "instagram")).select_related("default_team")
+    return render(
+        request, "channels_adapters/meta/connect.html",
+        {"form": form, "error": error, "accounts": accounts}, status=400 if error else 200,
+    )
 
 
 def _conversation_url(request: HttpRequest, conversation: Conversation) -> str:
