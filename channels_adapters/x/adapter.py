@@ -34,7 +34,6 @@ from channels_adapters.x.accounts import x_credentials_fresh
 from channels_adapters.x.client import Page, XApi
 from channels_adapters.x.webhook import (
     SIGNATURE_HEADER,
-    SIGNATURE_HEADER_OAUTH2,
     crc_response_token,
     sign,
 )
@@ -68,7 +67,7 @@ class XAdapter(Adapter):
     webhook_slug = "x"
     supports_polling = True
     connect_url_name = "x:accounts"
-    kept_headers = ("Content-Type", "User-Agent", SIGNATURE_HEADER, SIGNATURE_HEADER_OAUTH2)
+    kept_headers = ("Content-Type", "User-Agent", SIGNATURE_HEADER)
 
     # --- webhooks ---
     def handshake(self, request: HttpRequest) -> HttpResponse:
@@ -78,11 +77,6 @@ class XAdapter(Adapter):
         return JsonResponse({"response_token": crc_response_token(crc_token)})
 
     def verify(self, request: HttpRequest) -> None:
-        oauth2 = request.headers.get(SIGNATURE_HEADER_OAUTH2, "")
-        if oauth2 and settings.X_CLIENT_SECRET:
-            if constant_time_equals(oauth2, sign(request.body, settings.X_CLIENT_SECRET)):
-                return
-            raise WebhookRejected("bad signature", status=403)
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not signature:
             raise WebhookRejected("missing signature", status=401)

@@ -36,7 +36,9 @@ PLATFORM = "x"
 POLL_MENTIONS = "mentions"
 POLL_DMS = "dm_events"
 DM_EVENTS_XAA = ("dm.received", "dm.sent")
-MENTION_EVENTS_XAA = ("post.mention.create",)
+# post.mention.create does not fire for the implicit mention of a reply; post.reply.create
+# (a reply to one of the account's posts) carries the same Post object.
+MENTION_EVENTS_XAA = ("post.mention.create", "post.reply.create")
 REVOKE_EVENTS_XAA = ("oauth.revoke",)
 
 # (account platform id, replied-to post id) -> thread key of a stored message, if any.
@@ -74,6 +76,10 @@ def account_ids(data: dict) -> list[str]:
         target = envelope.get("filter")
         if not isinstance(target, dict):
             raise MalformedPayload("data.filter must be an object")
+        if envelope.get("event_type") in REVOKE_EVENTS_XAA and not target.get("user_id"):
+            # "The filter may be empty" for oauth.revoke: the user is in the payload.
+            payload = opt_dict(envelope.get("payload"), "data.payload")
+            return [_id(payload.get("user_id"), "data.payload.user_id")]
         return [_id(target.get("user_id"), "data.filter.user_id")]
     revoke = (data.get("user_event") or {}).get("revoke") if isinstance(data.get("user_event"), dict) else None
     if isinstance(revoke, dict):

@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from channels_adapters.x.simulate import x_payloads
-from channels_adapters.x.webhook import SIGNATURE_HEADER_OAUTH2, sign
+from channels_adapters.x.webhook import sign
 from inbox.models import ChannelAccount, Contact, Conversation, Message, RawEvent
 
 from .conftest import ACCOUNT_ID, CITIZEN_ID, fixture_bytes, post_x
@@ -73,15 +73,25 @@ def test_signature_is_checked_on_the_raw_bytes(x_account):
     assert not RawEvent.objects.exists()
 
 
-def test_oauth2_client_secret_signature_is_accepted(x_account, settings):
+def test_only_the_consumer_secret_signs_webhooks(x_account, settings):
+    """X signs with the consumer secret; a signature with the OAuth 2.0 client secret is forged."""
     settings.X_CLIENT_SECRET = "test-oauth2-client-secret"
     body = fixture_bytes("tweet_create_events__mention.json")
 
-    good = post_x(body, signature="", headers={SIGNATURE_HEADER_OAUTH2: sign(body, "test-oauth2-client-secret")})
-    forged = post_x(body, signature="", headers={SIGNATURE_HEADER_OAUTH2: sign(body, "guess")})
+    assert post_x(body, signature=sign(body, "test-oauth2-client-secret")).status_code == 403
+    settings.X_CONSUMER_SECRET = ""
+    assert post_x(body, signature=sign(body, "")).status_code == 403  # not configured: refuse all
+    assert not RawEvent.objects.exists()
 
-    assert good.status_code == 200 and forged.status_code == 403
-    assert RawEvent.objects.count() == 1
+
+def test_x_activity_revoke_with_an_empty_filter_marks_the_account(x_account):
+    body = json.dumps({"data": {"event_type": "oauth.revoke", "filter": {}, "payload": {
+        "date_time": "2026-11-20T10:00:00.000Z", "user_id": x_account.external_id, "app_id": "123456"}}}).encode()
+
+    assert post_x(body).status_code == 200
+
+    x_account.refresh_from_db()
+    assert x_account.status == "needs_reconnect"
 
 
 def test_delivery_for_an_account_we_do_not_have_is_a_404(db):
