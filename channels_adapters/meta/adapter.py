@@ -32,6 +32,7 @@ from channels_adapters.base import (
     MessageAction,
     PollResult,
     ReplyOption,
+    ReplyRefused,
 )
 from channels_adapters.meta import webhook
 from channels_adapters.meta.client import MetaClient
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 MESSAGING_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
+# Instagram counts a message's size in bytes, not characters.
+INSTAGRAM_MESSAGE_BYTES = 1000
 # Character limits of the Graph API per surface.
 MAX_LENGTH = {
     ("fb", "public"): 8000, ("ig", "public"): 2200, ("fb", "private"): 2000, ("ig", "private"): 1000,
@@ -106,6 +109,16 @@ class MetaAdapter(Adapter):
 
     # --- outbound ------------------------------------------------------------------------
 
+    def validate_reply(self, conversation: Conversation, option: ReplyOption, text: str) -> None:
+        super().validate_reply(conversation, option, text)
+        if conversation.account.platform == "instagram" and option.visibility == Message.Visibility.PRIVATE:
+            size = len(text.encode("utf-8"))
+            if size > INSTAGRAM_MESSAGE_BYTES:
+                raise ReplyRefused(
+                    f"Instagram limits a message to {INSTAGRAM_MESSAGE_BYTES} bytes of UTF-8; this one is "
+                    f"{size} (accented letters take 2 bytes, emoji 4). Shorten it or split it."
+                )
+
     def reply_options(self, conversation: Conversation, *, now: datetime) -> list[ReplyOption]:
         thread = Thread.parse(conversation.thread_key)
         if thread.kind == "dm":
@@ -121,6 +134,9 @@ class MetaAdapter(Adapter):
         if inbound.filter(external_id=thread.comment, deleted_at__isnull=False).exists():
             public = _unavailable(public, "The comment that started this thread was deleted; "
                                           "a reply can no longer be posted under it.")
+        elif thread.instagram and inbound.filter(external_id=thread.comment, hidden_at__isnull=False).exists():
+            public = _unavailable(public, "The comment that started this thread is hidden; "
+                                          "Instagram does not allow replies to hidden comments.")
         private = ReplyOption(
             "private", "Private reply (one message to the author of the latest comment)",
             Message.Kind.DM, Message.Visibility.PRIVATE, max_length=MAX_LENGTH[(thread.network, "private")],
@@ -171,7 +187,9 @@ class MetaAdapter(Adapter):
         now = timezone.now()
         if message.visibility == Message.Visibility.PUBLIC:
             if thread.kind == "mention":
-                external_id = client.mention_reply(account.external_id, thread.media, thread.comment, message.text)
+                # A caption mention's thread is the post itself: the reply names no comment.
+                comment = "" if thread.comment == thread.media else thread.comment
+                external_id = client.mention_reply(account.external_id, thread.media, comment, message.text)
             elif thread.kind == "comment":
                 external_id = client.comment_reply(thread.comment, message.text, instagram=thread.instagram)
             else:
@@ -265,16 +283,20 @@ def _author_of(conversation: Conversation, external_id: str) -> str:
 
 
 def _mention_lookup(ig_account_id: str, media_id: str, comment_id: str) -> dict | None:
-    """Fetch the comment an Instagram mention webhook only names. None if it cannot be had."""
+    """Fetch the comment (or, for a caption mention, the post) an Instagram mention webhook
+    only names. None if it cannot be had."""
     account = ChannelAccount.objects.filter(platform="instagram", external_id=ig_account_id).first()
-    if account is None:
+    if account is None or account.simulated:
         return None
+    edge, fields = (
+        ("mentioned_comment", f"mentioned_comment.comment_id({comment_id}){{id,text,timestamp,username}}")
+        if comment_id else
+        ("mentioned_media", f"mentioned_media.media_id({media_id}){{id,caption,timestamp,username}}")
+    )
     try:
-        found = client_for(account).get(
-            ig_account_id, fields=f"mentioned_comment.comment_id({comment_id}){{id,text,timestamp,username}}"
-        )
+        found = client_for(account).get(ig_account_id, fields=fields)
     except AdapterError as exc:
-        logger.warning("meta: cannot fetch mentioned comment %s: %s", comment_id, exc)
+        logger.warning("meta: cannot fetch mentioned %s %s: %s", edge, comment_id or media_id, exc)
         return None
-    comment = found.get("mentioned_comment")
-    return comment if isinstance(comment, dict) else None
+    item = found.get(edge)
+    return item if isinstance(item, dict) else None

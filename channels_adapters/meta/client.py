@@ -307,7 +307,9 @@ class MetaClient:
         return str(self.post(f"{comment_id}/{edge}", message=text)["id"])
 
     def mention_reply(self, ig_user_id: str, media_id: str, comment_id: str, text: str) -> str:
-        return str(self.post(f"{ig_user_id}/mentions", media_id=media_id, comment_id=comment_id, message=text)["id"])
+        """Reply to a mention in a comment, or (no ``comment_id``) in a post's caption."""
+        extra = {"comment_id": comment_id} if comment_id else {}
+        return str(self.post(f"{ig_user_id}/mentions", media_id=media_id, message=text, **extra)["id"])
 
     def message_send(self, page_id: str, *, recipient: dict, text: str, messaging_type: str = "RESPONSE",
                      tag: str = "") -> str:

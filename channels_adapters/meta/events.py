@@ -42,7 +42,8 @@ class Thread:
     """What a conversation's thread key says: where an answer has to go.
 
     ``fb:comment:<post>:<top comment>``, ``ig:comment:<media>:<top comment>``,
-    ``ig:mention:<media>:<comment>``, ``fb:dm:<PSID>``, ``ig:dm:<IGSID>``.
+    ``ig:mention:<media>:<comment>`` (``<media>:<media>`` for a mention in a post's caption),
+    ``fb:dm:<PSID>``, ``ig:dm:<IGSID>``.
     """
 
     network: str
@@ -206,23 +207,28 @@ def _ig_comment(entry: _Entry, value: dict) -> InboundMessage | None:
 
 def _ig_mention(entry: _Entry, value: dict, lookup: MentionLookup | None) -> InboundMessage | None:
     media_id = _id(value.get("media_id"), "media_id")
-    comment_id = _id(value.get("comment_id"), "comment_id")
-    # The webhook only names the comment; its text and author are fetched (or were, by backfill).
+    # A mention in a comment names the comment; a mention in a post's caption has none, and
+    # the post itself is the thread (thread key ig:mention:<media>:<media>).
+    comment_id = _id(value["comment_id"], "comment_id") if value.get("comment_id") else ""
+    # The webhook only names the comment or post; text and author are fetched (or were, by backfill).
     found = value if "text" in value else (lookup(entry.account, media_id, comment_id) if lookup else None)
     found = found or {}
+    if not comment_id and "caption" in found:
+        found = {**found, "text": found.get("caption")}
     author_raw = opt_dict(found.get("from"), "from")
     if not author_raw and found.get("username"):
         author_raw = {"id": f"ig-user:{found['username']}", "username": found["username"]}
     text = opt_str(found.get("text"), "text") if found else ""
     if not found:
-        text = "(Mentioned the account in a comment; the text could not be fetched from Instagram.)"
+        where = "a comment" if comment_id else "a post's caption"
+        text = f"(Mentioned the account in {where}; the text could not be fetched from Instagram.)"
     stamp = found.get("timestamp")
     sent_at = when(stamp, "timestamp") if stamp is not None else entry.time
     if sent_at is None:
         raise MalformedPayload("a mention needs entry.time")
     return InboundMessage(
-        platform=entry.platform, account_external_id=entry.account, external_id=comment_id,
-        thread_key=Thread(IG, "mention", media=media_id, comment=comment_id).key,
+        platform=entry.platform, account_external_id=entry.account, external_id=comment_id or f"media:{media_id}",
+        thread_key=Thread(IG, "mention", media=media_id, comment=comment_id or media_id).key,
         kind="mention", visibility="public", author=_author(author_raw, handle_key="username"),
         text=text, sent_at=sent_at,
     )

@@ -339,3 +339,27 @@ def test_paused_before_the_limit_no_call_is_made(messenger_thread, alice, graph,
     assert second.delivery_status == Message.Delivery.QUEUED  # waits instead of hitting the wall
     assert second.delivery_attempts.get().platform_code == "throttled"
     assert len(graph.calls) == 1
+
+
+def test_instagram_message_limit_is_counted_in_bytes(instagram, alice, at_soon):
+    from channels_adapters.outbound import reply_submit
+
+    deliver("ig_messaging__text.json")
+    conversation = Conversation.objects.get()
+    text = "à" * 600  # 600 characters, 1,200 bytes
+
+    with pytest.raises(ReplyRefused, match="1000 bytes"):
+        reply_submit(conversation=conversation, user=alice, text=text, option_key="message")
+    assert not conversation.messages.filter(direction=Message.Direction.OUTBOUND).exists()
+
+
+def test_no_public_reply_under_a_hidden_instagram_comment(instagram, at_soon):
+    from django.utils import timezone
+
+    deliver("ig_comments__add.json")
+    conversation = Conversation.objects.get()
+    conversation.messages.update(hidden_at=timezone.now())
+
+    public = options(conversation)["public"]
+
+    assert not public.available and "hidden" in public.reason

@@ -18,6 +18,7 @@ from channels_adapters.meta.tests.conftest import (
     post_meta,
 )
 from inbox.models import Contact, Conversation, Message, MessageRevision, RawEvent
+from tests.conftest import committed
 
 pytestmark = pytest.mark.django_db
 
@@ -287,6 +288,31 @@ def test_instagram_mention_fetches_the_mentioning_comment(instagram, graph):
     assert message.author_contact.handle == "mehdi.rahimi"
     assert message.conversation.thread_key == "ig:mention:18099887766554433:17877665544332211"
     assert "mentioned_comment.comment_id(17877665544332211)" in graph.calls[0].request.url.replace("%28", "(").replace("%29", ")")
+
+
+def test_instagram_caption_mention_is_its_own_thread_and_answered_on_the_post(instagram, graph, alice):
+    from channels_adapters.outbound import reply_submit
+
+    graph.get(f"{GRAPH}/{IG_ID}", json={
+        "mentioned_media": {
+            "id": "18099887766554499", "caption": "Festa major! Gràcies @ajuntamentvilanova pels concerts",
+            "timestamp": "2026-11-20T09:00:00+0000", "username": "laura.vidal",
+        },
+        "id": IG_ID,
+    })
+
+    deliver("ig_mentions__caption.json")
+
+    message = Message.objects.get()
+    assert message.text.startswith("Festa major!") and message.external_id == "media:18099887766554499"
+    assert message.conversation.thread_key == "ig:mention:18099887766554499:18099887766554499"
+    assert "mentioned_media.media_id(18099887766554499)" in graph.calls[0].request.url.replace("%28", "(").replace("%29", ")")
+
+    graph.post(f"{GRAPH}/{IG_ID}/mentions", json={"id": "17900000000000001"})
+    committed(reply_submit, conversation=message.conversation, user=alice, text="Gràcies, Laura!", option_key="public")
+
+    sent = graph.calls[-1].request
+    assert "comment_id" not in (sent.body or "") and "media_id=18099887766554499" in sent.body
 
 
 def test_signed_but_unparseable_entry_is_kept_with_its_error(page):
