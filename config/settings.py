@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from the app, not from a CDN
     "guardian",
     "axes",
     "channels",
@@ -227,6 +228,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a "status" and a "kind": name their enums so the schema is stable.
     "ENUM_NAME_OVERRIDES": {
         "ConversationStatusEnum": "inbox.models.Conversation.Status",
@@ -255,6 +259,11 @@ META_APP_SECRET = env_str("META_APP_SECRET", "")
 META_VERIFY_TOKEN = env_str("META_VERIFY_TOKEN", "")
 META_GRAPH_VERSION = env_str("META_GRAPH_VERSION", "v26.0")  # the newest Graph API version (July 2026)
 PLATFORM_HTTP_TIMEOUT = env_int("PLATFORM_HTTP_TIMEOUT", 15, minimum=1)
+if DEBUG:
+    # The demo's simulated X and Meta deliveries are signed like the real ones; without an app
+    # configured, development uses secrets derived from SECRET_KEY (never in production).
+    X_CONSUMER_SECRET = X_CONSUMER_SECRET or hashlib.sha256(f"x:{SECRET_KEY}".encode()).hexdigest()
+    META_APP_SECRET = META_APP_SECRET or hashlib.sha256(f"meta:{SECRET_KEY}".encode()).hexdigest()
 # Conversations that no rule and no channel default places go to this team.
 FALLBACK_TEAM_SLUG = env_str("FALLBACK_TEAM_SLUG", "general")
 

@@ -36,6 +36,7 @@ def test_simulated_citizens_arrive_through_the_webhook(live_server):
                  burst_size=5, seed=1, stdout=out)
 
     delivered = int(out.getvalue().split("Delivered ")[1].split()[0])
+    assert "(0 failed)" in out.getvalue()
     assert delivered >= 10
     assert RawEvent.objects.filter(processed_at__isnull=False).count() == delivered
     assert Message.objects.filter(direction="in").count() >= delivered  # X/Meta shapes may carry one each
