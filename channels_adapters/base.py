@@ -113,6 +113,9 @@ class ReplyOption:
     available: bool = True
     reason: str = ""
     max_length: int | None = None
+    # How the platform measures max_length, for the composer's live counter:
+    # "characters", "x" (X's weighting: links 23, wide characters 2) or "bytes" (UTF-8).
+    counting: str = "characters"
 
 
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:

@@ -218,3 +218,35 @@ def test_keyboard_help_and_refused_reply(live_server, morning, page):
     expect(page.get_by_label("Private message")).to_be_checked()
     page.screenshot(path=ARTIFACTS / "reply-refused.png", full_page=True)
     assert not off_the_event_loop(morning.messages.filter(direction=Message.Direction.OUTBOUND).exists)
+
+
+
+def test_composer_counts_as_the_platform_does(live_server, alice, team_a, page):
+    """X weighs a link as 23 and a wide character as 2: the live counter says so before sending."""
+    from datetime import UTC, datetime
+
+    from inbox.inbound import InboundAuthor, InboundMessage
+    from inbox.models import ChannelAccount
+    from inbox.services import messages_ingest
+    from routing.services import conversations_route
+
+    def x_conversation() -> int:
+        ChannelAccount.objects.create(platform="x", external_id="1590000000000000001", name="Ajuntament",
+                                      handle="ajuntament", default_team=team_a, simulated=True)
+        result = messages_ingest([(InboundMessage(
+            platform="x", account_external_id="1590000000000000001", external_id="1860000000000000001",
+            thread_key="post:1860000000000000001", kind="mention", visibility="public",
+            author=InboundAuthor("42", handle="marta", name="Marta"), text="@ajuntament 公交车?",
+            sent_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        ), None)])
+        conversations_route(result.new_conversation_ids)
+        return result.new_conversation_ids[0]
+
+    conversation_id = off_the_event_loop(x_conversation)
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/inbox/c/{conversation_id}/")
+
+    page.fill("#reply-text", "公交" * 50 + " https://www.barcelona.cat/mobilitat/ca/una-adreca-molt-llarga")
+    expect(page.locator("#reply-counter")).to_have_text(re.compile(r"^224 / 280 characters as X counts them"))
+    page.fill("#reply-text", "公交" * 71)
+    expect(page.locator("#reply-counter")).to_contain_text("4 too many")

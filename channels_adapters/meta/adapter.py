@@ -111,7 +111,7 @@ class MetaAdapter(Adapter):
 
     def validate_reply(self, conversation: Conversation, option: ReplyOption, text: str) -> None:
         super().validate_reply(conversation, option, text)
-        if conversation.account.platform == "instagram" and option.visibility == Message.Visibility.PRIVATE:
+        if option.counting == "bytes":
             size = len(text.encode("utf-8"))
             if size > INSTAGRAM_MESSAGE_BYTES:
                 raise ReplyRefused(
@@ -140,6 +140,7 @@ class MetaAdapter(Adapter):
         private = ReplyOption(
             "private", "Private reply (one message to the author of the latest comment)",
             Message.Kind.DM, Message.Visibility.PRIVATE, max_length=MAX_LENGTH[(thread.network, "private")],
+            counting="bytes" if thread.instagram else "characters",
         )
         target = inbound.order_by("-sent_at", "-id").only("external_id", "sent_at", "deleted_at").first()
         if thread.kind == "mention":
@@ -159,10 +160,12 @@ class MetaAdapter(Adapter):
 
     def _message_options(self, conversation: Conversation, thread: Thread, now: datetime) -> list[ReplyOption]:
         limit = MAX_LENGTH[(thread.network, "private")]
-        standard = ReplyOption("message", "Message", Message.Kind.DM, Message.Visibility.PRIVATE, max_length=limit)
+        counting = "bytes" if thread.instagram else "characters"
+        standard = ReplyOption("message", "Message", Message.Kind.DM, Message.Visibility.PRIVATE,
+                               max_length=limit, counting=counting)
         tagged = ReplyOption(
             "human_agent", "Message outside the 24-hour window (human agent)", Message.Kind.DM,
-            Message.Visibility.PRIVATE, max_length=limit,
+            Message.Visibility.PRIVATE, max_length=limit, counting=counting,
         )
         last = _last_inbound_at(conversation)
         if last is None:

@@ -208,7 +208,7 @@ class XAdapter(Adapter):
         if conversation.kind == Conversation.Kind.PUBLIC:
             options.append(ReplyOption(
                 "public", "Public reply", Message.Kind.REPLY, Message.Visibility.PUBLIC,
-                max_length=text.POST_MAX_WEIGHTED_LENGTH,
+                max_length=text.POST_MAX_WEIGHTED_LENGTH, counting="x",
             ))
         options.append(ReplyOption(
             "private", "Direct message", Message.Kind.DM, Message.Visibility.PRIVATE, max_length=text.DM_MAX_LENGTH,

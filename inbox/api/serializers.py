@@ -165,6 +165,10 @@ class ReplyOptionSerializer(serializers.Serializer):
     available = serializers.BooleanField()
     reason = serializers.CharField(allow_blank=True)
     max_length = serializers.IntegerField(allow_null=True)
+    counting = serializers.ChoiceField(
+        choices=["characters", "x", "bytes"],
+        help_text="How max_length is measured: characters, X's weighting (links 23, wide characters 2) or UTF-8 bytes.",
+    )
 
 
 # --- Input -----------------------------------------------------------------------------------

@@ -128,17 +128,38 @@
   /* --- Reply composer --------------------------------------------------------------------- */
   var replyText = document.getElementById("reply-text");
   var counter = document.getElementById("reply-counter");
+  function currentOption() {
+    return document.querySelector("#reply-form input[name=option]:checked");
+  }
   function currentLimit() {
-    var checked = document.querySelector("#reply-form input[name=option]:checked");
+    var checked = currentOption();
     var raw = checked ? checked.getAttribute("data-max-length") : "";
     return raw ? parseInt(raw, 10) : null;
   }
+  // Count as the platform does (the server checks again before anything is sent).
+  var X_NARROW = [[0, 4351], [8192, 8205], [8208, 8223], [8242, 8247]];
+  function xWeighted(text) {
+    var total = 0;
+    text = text.normalize("NFC").replace(/(?:https?:\/\/|www\.)\S+/gi, function () { total += 23; return ""; });
+    for (var ch of text) {
+      var code = ch.codePointAt(0);
+      total += X_NARROW.some(function (r) { return code >= r[0] && code <= r[1]; }) ? 1 : 2;
+    }
+    return total;
+  }
+  function measure(text, counting) {
+    if (counting === "x") return [xWeighted(text), "characters as X counts them"];
+    if (counting === "bytes") return [new TextEncoder().encode(text).length, "bytes"];
+    return [Array.from(text).length, "characters"];
+  }
   function updateCounter() {
     if (!replyText || !counter) return;
-    var length = replyText.value.trim().length;
+    var checked = currentOption();
+    var measured = measure(replyText.value.trim(), checked ? checked.getAttribute("data-counting") : "");
+    var length = measured[0];
     var limit = currentLimit();
     if (limit) {
-      counter.textContent = length + " / " + limit + " characters";
+      counter.textContent = length + " / " + limit + " " + measured[1];
       counter.classList.toggle("is-over", length > limit);
       if (length > limit) counter.textContent += " — " + (length - limit) + " too many";
     } else {
