@@ -279,7 +279,7 @@ def test_refused_reply_keeps_the_text_and_stores_nothing(sim_account, alice, tex
     html = response.content.decode()
     assert reason in html
     assert f">{text}</textarea>" in html  # the officer's text is still in the composer
-    assert 'id="opt-private" value="private" data-max-length="2000" checked' in html
+    assert 'id="opt-private" value="private" data-max-length="2000" data-counting="characters" checked' in html
     assert snapshot(conversation) == before
 
 
