@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
 from channels_adapters.registry import connect_pages
@@ -24,7 +25,7 @@ def navigation(request):
     """What the page frame needs. Lazy: fragments and pages without the frame pay nothing."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {}
+        return {"login_cooloff_minutes": settings.LOGIN_COOLOFF_MINUTES}
     return {
         "accounts_needing_reconnect": SimpleLazyObject(lambda: _accounts_needing_reconnect(user)),
         # Admins connect channel accounts on each platform's own page (from the registry).

@@ -258,6 +258,9 @@ def conversation_assign_view(request, pk: int):
     except AssignmentRefused as exc:
         messages.error(request, str(exc))
         return redirect("inbox:conversation", pk=conversation.pk)
-    who = "you" if assignee == request.user else (assignee.get_username() if assignee else "nobody")
-    messages.success(request, f"Conversation assigned to {who}.")
+    if assignee is None:
+        messages.success(request, "Conversation unassigned.")
+    else:
+        who = "you" if assignee == request.user else (assignee.get_full_name() or assignee.get_username())
+        messages.success(request, f"Conversation assigned to {who}.")
     return redirect("inbox:conversation", pk=conversation.pk)

@@ -461,7 +461,7 @@ def test_edited_and_deleted_messages_keep_their_history(sim_account, alice):
     html = login(alice).get(url("conversation", conversation)).content.decode()
 
     assert "Texto corregido" in html and "Texto original" in html
-    assert "1 earlier version" in html
+    assert "1 recorded change" in html
     assert "Deleted by the citizen" in html and "Me equivoqué" in html
 
 
@@ -540,7 +540,16 @@ def test_password_guessing_is_locked_out(alice, settings):
     locked = client.post("/login/", {"username": "alice", "password": PASSWORD})  # even the right one
 
     assert locked.status_code == 429
-    assert "Sign-in paused" in locked.content.decode()
+    assert "Sign-in paused" in locked.content.decode() and "15 minutes" in locked.content.decode()
     assert "_auth_user_id" not in client.session
     # Another user from the same address is not affected.
     assert Client().post("/login/", {"username": "nobody", "password": "x"}).status_code == 200
+
+
+def test_another_teams_conversation_is_a_friendly_404(sim_account, bob, settings):
+    settings.DEBUG = False
+    (conversation,) = converse(1)
+    response = login(bob).get(url("conversation", conversation))
+    assert response.status_code == 404
+    assert "belongs to a team whose conversations you cannot see" in response.content.decode()
+    assert conversation.subject not in response.content.decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -43,7 +44,9 @@ def connect(request: HttpRequest) -> HttpResponse:
     accounts = ChannelAccount.objects.filter(platform__in=("facebook", "instagram")).select_related("default_team")
     return render(
         request, "channels_adapters/meta/connect.html",
-        {"form": form, "error": error, "accounts": accounts}, status=400 if error else 200,
+        {"form": form, "error": error, "accounts": accounts,
+         "app_configured": bool(settings.META_APP_ID and settings.META_APP_SECRET and settings.META_VERIFY_TOKEN)},
+        status=400 if error else 200,
     )
 
 
