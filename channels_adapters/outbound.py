@@ -55,9 +55,13 @@ class PersonalDataInPublicReply(ReplyRefused):
     def __init__(self, findings: list[Finding]):
         self.findings = findings
         listed = "; ".join(f"{f.kind} ({f.text})" for f in findings[:3])
+        example = {
+            "phone number": "such as an office's phone number",
+            "e-mail address": "such as a service's address",
+        }.get(findings[0].kind, "")
         super().__init__(
             f"This public reply seems to contain personal data: {listed}. Send it as a private "
-            "message, or confirm that it is public information (such as an office's number)."
+            f"message, or confirm that it is public information{f' ({example})' if example else ''}."
         )
 
 

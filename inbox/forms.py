@@ -8,7 +8,7 @@ from inbox.models import Conversation, platform_choices
 from inbox.selectors import QueueFilter
 
 QUEUE_VIEWS = (("mine", "Mine"), ("team", "My teams"), ("unassigned", "Unassigned"))
-STATUS_FILTER_CHOICES = [("active", "Active"), *Conversation.Status.choices]
+STATUS_FILTER_CHOICES = [("active", "Active"), ("all", "All"), *Conversation.Status.choices]
 
 # What an officer may set from the conversation page (new and snoozed are set by the system).
 STATUS_ACTIONS = {

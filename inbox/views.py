@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
@@ -79,7 +80,10 @@ def queue(request):
         "queue_filter": queue_filter,
     }
     if request.GET.get("fragment"):
-        return render(request, "inbox/_queue_list.html", context)
+        response = render(request, "inbox/_queue_list.html", context)
+        # The live refresh keeps the tab counts true too (one aggregate query).
+        response["X-Queue-Counts"] = json.dumps(queue_counts(user))
+        return response
     context.update(
         form=form,
         counts=queue_counts(user),

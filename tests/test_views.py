@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -172,6 +173,7 @@ def test_queue_fragment_is_only_the_list(sim_account, alice):
     assert response.status_code == 200
     assert "<html" not in html and 'class="queue"' in html
     assert html.count('<li class="qrow') == 2
+    assert json.loads(response["X-Queue-Counts"]) == {"mine": 2, "team": 2, "unassigned": 0}
 
 
 def test_queue_query_count_does_not_grow_with_conversations(sim_account, alice):

@@ -27,6 +27,16 @@
     button.addEventListener("click", openHelp);
   });
 
+  /* --- Back to the queue the officer came from (tab and filters kept) --------------------- */
+  try {
+    if (body.getAttribute("data-live") === "queue") {
+      sessionStorage.setItem("ci.queue", location.pathname + location.search);
+    }
+    var backLink = document.querySelector("[data-back]");
+    var lastQueue = sessionStorage.getItem("ci.queue");
+    if (backLink && lastQueue && lastQueue.indexOf("/inbox/") === 0) backLink.setAttribute("href", lastQueue);
+  } catch (e) { /* storage disabled: the plain link still works */ }
+
   /* --- Queue: selection ------------------------------------------------------------------- */
   function queueRows() {
     return Array.prototype.slice.call(document.querySelectorAll("#queue-list .qrow"));
@@ -190,8 +200,8 @@
       // With JavaScript, insert at the cursor instead of reloading the page.
       var select = document.getElementById("saved-reply");
       var option = select && select.options[select.selectedIndex];
-      if (!option) return;
       event.preventDefault();
+      if (!option || !option.value) return;
       var text = option.getAttribute("data-body") || "";
       var start = replyText.selectionStart, end = replyText.selectionEnd;
       var value = replyText.value;
@@ -208,8 +218,17 @@
       .then(function (response) {
         // A redirect to the login page means the session ended: stop quietly.
         if (!response.ok || response.redirected) throw new Error("fragment " + response.status);
+        var counts = response.headers.get("X-Queue-Counts");
+        if (counts) updateTabCounts(JSON.parse(counts));
         return response.text();
       });
+  }
+  function updateTabCounts(counts) {
+    document.querySelectorAll(".tabs .tab[data-view]").forEach(function (tab) {
+      var badge = tab.querySelector(".tab-count");
+      var value = counts[tab.getAttribute("data-view")];
+      if (badge && typeof value === "number") badge.textContent = String(value);
+    });
   }
   function parseList(html) {
     var template = document.createElement("template");
