@@ -5,11 +5,11 @@ from django.utils.functional import SimpleLazyObject
 
 from channels_adapters.registry import connect_pages
 from inbox.models import ChannelAccount
-from inbox.permissions import SUPERVISE, can_manage_channels, team_ids_for_user
+from inbox.permissions import ADMIN, SUPERVISOR, can_manage_channels, role_names
 
 
 def _is_supervisor(user) -> bool:
-    return bool(user.is_staff or user.is_superuser or team_ids_for_user(user, SUPERVISE))
+    return bool(user.is_staff or user.is_superuser or role_names(user) & {SUPERVISOR, ADMIN})
 
 
 def _accounts_needing_reconnect(user) -> list[ChannelAccount]:

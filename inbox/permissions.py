@@ -55,11 +55,20 @@ def sees_unrouted(user) -> bool:
     return bool(user.is_active and (user.is_superuser or user.has_perm(f"inbox.{SUPERVISE}")))
 
 
+def role_names(user) -> frozenset[str]:
+    """The user's role groups, read once per user object (a request's user)."""
+    cached = getattr(user, "_role_names", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True)) if user.is_authenticated else frozenset()
+        user._role_names = cached
+    return cached
+
+
 def can_manage_channels(user) -> bool:
     """Connecting and reconnecting channel accounts: admins only."""
     return bool(
         user is not None and user.is_authenticated and user.is_active
-        and (user.is_superuser or user.groups.filter(name=ADMIN).exists())
+        and (user.is_superuser or ADMIN in role_names(user))
     )
 
 
