@@ -23,11 +23,8 @@ def insert_ignoring_conflicts(
     fields = [f for f in opts.concrete_fields if not f.primary_key and not f.generated]
     returning_fields = [opts.get_field(name) for name in returning]
     rows: list[tuple] = []
-    for obj in objs:
-        for f in fields:
-            if f.get_default is not None and getattr(obj, f.attname) is None and f.has_default():
-                setattr(obj, f.attname, f.get_default())
-    # One statement per chunk; every chunk is one round trip.
+    # One statement per chunk; every chunk is one round trip. (Model() already set defaults;
+    # a conflicting single-row insert returns no row, hence the None filter.)
     for start in range(0, len(objs), 500):
         chunk = list(objs[start : start + 500])
         result = model._base_manager._insert(

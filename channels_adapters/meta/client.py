@@ -96,13 +96,9 @@ def _percent(value) -> int:
 def usage_from_headers(headers, *, now: datetime) -> dict[str, Usage]:
     """Per business object id, the usage Meta reported in this response's headers."""
     found: dict[str, Usage] = {}
-    raw = headers.get("X-Business-Use-Case-Usage")
-    if raw:
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
-            data = {}
-        for object_id, buckets in (data.items() if isinstance(data, dict) else []):
+    data = _json_header(headers, "X-Business-Use-Case-Usage")
+    if data:
+        for object_id, buckets in data.items():
             percent, regain = 0, None
             for bucket in buckets if isinstance(buckets, list) else []:
                 if not isinstance(bucket, dict):
@@ -113,16 +109,20 @@ def usage_from_headers(headers, *, now: datetime) -> dict[str, Usage]:
                     at = now + timedelta(minutes=minutes)
                     regain = at if regain is None else max(regain, at)
             found[str(object_id)] = Usage(percent, regain)
-    raw = headers.get("X-App-Usage")
-    if raw:
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
-            data = {}
-        if isinstance(data, dict):
-            percent = max(_percent(data.get(k)) for k in ("call_count", "total_cputime", "total_time"))
-            found["app"] = Usage(percent, None)
+    data = _json_header(headers, "X-App-Usage")
+    if data:
+        percent = max(_percent(data.get(k)) for k in ("call_count", "total_cputime", "total_time"))
+        found["app"] = Usage(percent, None)
     return found
+
+
+def _json_header(headers, name: str) -> dict:
+    """A usage header's JSON object, or {} when absent or unreadable (never fail a call on it)."""
+    try:
+        data = json.loads(headers.get(name) or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _remember_usage(usages: dict[str, Usage], *, now: datetime) -> None:
