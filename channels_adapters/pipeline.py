@@ -5,22 +5,27 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
-from channels_adapters.base import MalformedPayload
+from channels_adapters.base import ITEM_ERRORS, ParseResult, PollResult
 from channels_adapters.registry import UnknownPlatform, get_adapter
 from inbox import realtime
 from inbox.inbound import IngestResult
-from inbox.models import RawEvent
+from inbox.models import ChannelAccount, RawEvent
 from inbox.services import (
+    account_cursor_set,
+    accounts_mark_revoked,
     messages_ingest,
     raw_event_mark_failed,
     raw_events_claim,
     raw_events_mark_processed,
+    raw_events_quarantine,
 )
 from routing.services import conversations_route
 
@@ -112,40 +117,99 @@ def _count_failure(event: RawEvent) -> None:
     raw_event_mark_failed(event, f"{type(exc).__name__}: {exc}")
 
 
-def _parse(events: Sequence[RawEvent]) -> tuple[dict[int, list], dict[int, str]]:
-    """Parse outside any transaction: adapters may call the platform (Instagram mentions)."""
-    parsed: dict[int, list] = {}
-    unreadable: dict[int, str] = {}
+def _parse(events: Sequence[RawEvent]) -> list[ParseResult | str]:
+    """Parse outside any transaction: adapters may call the platform (Instagram mentions).
+
+    Each event gives what it held (items read, items quarantined) or, if the body as a whole
+    cannot be read, the reason as a string.
+    """
+    parsed: list[ParseResult | str] = []
     for event in events:
         try:
-            parsed[event.id] = get_adapter(event.platform).parse(event)
+            parsed.append(get_adapter(event.platform).parse(event))
         except DatabaseError:
             raise  # ours, not the payload's: the event stays pending
-        except (MalformedPayload, UnknownPlatform, ValueError, KeyError, TypeError, AttributeError) as exc:
-            # Signed by the platform yet unreadable: keep it, with the reason, for a human.
+        except (UnknownPlatform, *ITEM_ERRORS) as exc:
+            # Signed by the platform yet unreadable: kept, with the reason, for a replay.
             logger.error("ingest: raw event %s cannot be parsed: %s", event.id, exc)
-            unreadable[event.id] = f"parse: {type(exc).__name__}: {exc}"
-    return parsed, unreadable
+            parsed.append(f"{type(exc).__name__}: {exc}")
+    return parsed
 
 
 def _process_batch(candidates: Sequence[RawEvent]) -> IngestResult | None:
-    parsed, unreadable = _parse(candidates)
+    parsed = dict(zip([e.id for e in candidates], _parse(candidates), strict=True))
     with transaction.atomic():
         # Lock what is still pending; an event another worker holds (or finished) is not ours.
         events = raw_events_claim([e.id for e in candidates])
         if not events:
             return None
-        batch = [(item, event.id) for event in events for item in parsed.get(event.id, ())]
-        result = messages_ingest(batch)
-        raw_events_mark_processed([e for e in events if e.id in parsed])
-        for event in events:
-            if event.id in unreadable:
-                raw_events_mark_processed([event], error=unreadable[event.id])
-        conversations_route(result.new_conversation_ids)
-        changed = set(result.touched_conversation_ids)
-        transaction.on_commit(partial(realtime.conversations_changed, changed))
+        return _store(events, [parsed[e.id] for e in events])
+
+
+def _store(events: Sequence[RawEvent], parsed: Sequence[ParseResult | str]) -> IngestResult:
+    """Store what the events held, in the caller's transaction: messages once, what could
+    not be read in quarantine, then route the new conversations."""
+    readable = {e.id: r for e, r in zip(events, parsed, strict=True) if isinstance(r, ParseResult)}
+    unreadable = {e.id: r for e, r in zip(events, parsed, strict=True) if isinstance(r, str)}
+    result = messages_ingest([(item, event_id) for event_id, r in readable.items() for item in r.messages])
+    quarantine = {
+        event_id: [(q.locator, q.reason, q.fragment) for q in r.quarantined] for event_id, r in readable.items()
+    }
+    quarantine.update({event_id: [("", reason, None)] for event_id, reason in unreadable.items()})
+    raw_events_quarantine(events, quarantine)
+    for event in events:
+        if event.id in unreadable:
+            raw_events_mark_processed([event], error=f"unreadable: {unreadable[event.id]}")
+        elif quarantine[event.id]:
+            locator, reason, _ = quarantine[event.id][0]
+            raw_events_mark_processed(
+                [event], error=f"{len(quarantine[event.id])} item(s) quarantined, first {locator}: {reason}"
+            )
+    raw_events_mark_processed([e for e in events if e.id in readable and not quarantine[e.id]])
+    revoked = sorted({account for r in readable.values() for account in r.reconnect_account_ids})
+    if revoked:
+        accounts_mark_revoked({e.platform for e in events}, revoked)
+    conversations_route(result.new_conversation_ids)
+    transaction.on_commit(partial(realtime.conversations_changed, set(result.touched_conversation_ids)))
     logger.info(
-        "ingest: %d events, %d new messages, %d new conversations, %d skipped",
+        "ingest: %d events, %d new messages, %d new conversations, %d skipped, %d quarantined, %d unreadable",
         len(events), len(result.new_message_ids), len(result.new_conversation_ids), result.skipped,
+        sum(len(q) for q in quarantine.values()) - len(unreadable), len(unreadable),
     )
     return result
+
+
+def poll_result_store(account: ChannelAccount, poll: PollResult) -> int:
+    """Store what a poll read, and move its cursors, in one transaction.
+
+    The pages are parsed first (outside the transaction), then their RawEvents, messages,
+    quarantined items and the cursors commit together: a crash before the commit leaves the
+    cursors where they were, so the next poll reads the same pages again (their items are
+    stored once whatever happens). An endpoint whose page cannot be read at all keeps its
+    cursor, and the page is fetched again; an item that cannot be read is quarantined and
+    does not hold its neighbours, or the cursor, back. Returns the number of pages.
+    """
+    pages = {
+        name: [RawEvent(platform=account.platform, account=account, source=RawEvent.Source.POLL, body=body, headers={})
+               for body in bodies]
+        for name, bodies in poll.pages.items()
+    }
+    events = [e for group in pages.values() for e in group]
+    parsed = _parse(events)
+    with transaction.atomic():
+        for event in events:
+            event.save()
+        if events:
+            _store(events, parsed)
+        read = {id(e) for e, r in zip(events, parsed, strict=True) if isinstance(r, ParseResult)}
+        for name, cursor in poll.cursors.items():
+            if all(id(e) in read for e in pages.get(name, ())):
+                account_cursor_set(account, name, cursor)
+            else:
+                logger.warning("poll %s %s: a page could not be read; the cursor stays", account, name)
+        # A successful poll clears the error an earlier one left on the account.
+        ChannelAccount.objects.filter(id=account.id).update(
+            next_poll_at=poll.next_poll_at or timezone.now() + timedelta(minutes=1),
+            last_error="", last_error_at=None,
+        )
+    return len(events)

@@ -6,15 +6,13 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from channels_adapters.base import AdapterError
 from channels_adapters.registry import get_adapter
 from inbox.models import ChannelAccount, RawEvent
-from inbox.queue import enqueue_on_commit
-from inbox.services import account_cursor_set, account_mark_error, raw_event_record
+from inbox.services import account_mark_error
 
 logger = logging.getLogger(__name__)
 
@@ -100,18 +98,6 @@ def poll_channel(account_id: int) -> int:
         ChannelAccount.objects.filter(id=account.id).update(next_poll_at=retry_at)
         logger.warning("poll %s: %s (next try %s)", account, typed, retry_at.isoformat(), exc_info=typed is not exc)
         return 0
-    with transaction.atomic():
-        ids = [
-            raw_event_record(platform=account.platform, body=payload, headers={}, source=RawEvent.Source.POLL, account=account).id
-            for payload in result.payloads
-        ]
-        for name, cursor in result.cursors.items():
-            account_cursor_set(account, name, cursor)
-        # A successful poll clears the error an earlier one left on the account.
-        ChannelAccount.objects.filter(id=account.id).update(
-            next_poll_at=result.next_poll_at or timezone.now() + timedelta(minutes=1),
-            last_error="", last_error_at=None,
-        )
-        if ids:
-            enqueue_on_commit(ingest_raw_events, ids)
-    return len(ids)
+    from channels_adapters.pipeline import poll_result_store
+
+    return poll_result_store(account, result)

@@ -51,6 +51,9 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
         return JsonResponse({"error": exc.reason}, status=exc.status)
     body = request.body
     try:
+        if adapter.is_test_delivery(body):
+            logger.info("webhook %s: test delivery from %s answered, not stored", slug, _client(request))
+            return JsonResponse({"received": None, "test": True})
         account_ids = adapter.webhook_account_ids(body)
     except MalformedPayload as exc:
         logger.warning("webhook %s: malformed payload from %s: %s", slug, _client(request), exc)

@@ -240,6 +240,8 @@ class RawEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Set when an admin had it read again (after a parser fix): its quarantine is re-checked.
+    replayed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -345,6 +347,70 @@ class MessageRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class QuarantinedItem(models.Model):
+    """An item of a delivery (or a whole delivery) that no parser could read, with the reason.
+
+    Its neighbours were stored; it waits here until an admin replays its RawEvent after a
+    fix, and is resolved when a replay reads it. ``locator`` says where in the body it is
+    ("entry[0].messaging[1]"); an empty locator is the whole delivery.
+    """
+
+    raw_event = models.ForeignKey(RawEvent, on_delete=models.PROTECT, related_name="quarantined_items")
+    platform = models.CharField(max_length=20)
+    account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    locator = models.CharField(max_length=200, blank=True)
+    reason = models.TextField()
+    fragment = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["raw_event", "locator"], name="quarantine_item_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["-created_at"], name="quarantine_open_idx", condition=Q(resolved_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.locator or 'delivery'}: {self.reason[:60]}"
+
+
+class MessageTombstone(models.Model):
+    """A citizen's change to a message that had not arrived yet (deliveries come out of order).
+
+    Deletions and hides wait here and are applied when the message comes; an edit whose
+    original never came was stored as the message, and waits here for the original text, to
+    keep it as a revision if it ever arrives. ``applied_at`` is set once that is done.
+    """
+
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=200)
+    action = models.CharField(max_length=10, choices=MessageRevision.Action.choices)
+    occurred_at = models.DateTimeField()
+    text = models.TextField(blank=True)
+    raw_event = models.ForeignKey(RawEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "external_id", "action", "occurred_at"], name="tombstone_change_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "external_id"], name="tombstone_pending_idx",
+                         condition=Q(applied_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} of {self.external_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
 class DeliveryAttempt(models.Model):

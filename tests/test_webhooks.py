@@ -14,7 +14,7 @@ from channels_adapters.pipeline import WAKEUP_KEY, raw_events_process
 from channels_adapters.simulator.adapter import SIGNATURE_HEADER, sign
 from channels_adapters.tasks import ingest_raw_events
 from config.celery import app as celery_app
-from inbox.models import Conversation, Message, RawEvent
+from inbox.models import Conversation, Message, QuarantinedItem, RawEvent
 from tests.conftest import post_sim, sim_body, sim_event
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +136,9 @@ def test_signed_but_unparseable_event_is_kept_with_its_error(sim_account):
     raw = RawEvent.objects.get()
     assert raw.processed_at is not None
     assert "created_at" in raw.error
+    item = QuarantinedItem.objects.get()
+    assert (item.raw_event_id, item.locator) == (raw.id, "events[0]")
+    assert "created_at" in item.reason and item.fragment["created_at"] == "yesterday"
     assert not Message.objects.exists()
 
 

@@ -34,7 +34,7 @@ def account_backfill(account: ChannelAccount, client: MetaClient, *, now: dateti
     usage = client.usage()
     slow = usage is not None and usage.percent >= SLOW_DOWN_AT
     return PollResult(
-        payloads=[b for b in bodies if b is not None],
+        pages={"backfill": [b for b in bodies if b is not None]},
         cursors={"backfill": {"since": (now - OVERLAP).isoformat()}},
         next_poll_at=now + (POLL_SLOWLY_EVERY if slow else POLL_EVERY),
     )

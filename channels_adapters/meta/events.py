@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from channels_adapters.base import (
     Action,
     Attachment,
+    Ignored,
     InboundAuthor,
     InboundMessage,
     MalformedPayload,
+    ParseResult,
 )
-from channels_adapters.fields import opt_dict, opt_str, req_dict
+from channels_adapters.fields import epoch_time, opt_dict, opt_list, opt_str, req_dict
 
 FB, IG = "fb", "ig"
 PLATFORM = {"page": "facebook", "instagram": "instagram"}
@@ -34,7 +36,10 @@ FEED_VERBS = {
 }
 ATTACHMENT_TYPES = {"image": "image", "video": "video", "audio": "audio", "file": "file"}
 
-UNKNOWN_AUTHOR = InboundAuthor(external_id="unknown", name="Unknown Meta user")
+# Messaging event kinds the inbox does not keep on purpose (the first key found names it).
+IGNORED_MESSAGING = ("read", "delivery", "reaction", "postback", "optin", "referral", "account_linking",
+                     "policy_enforcement", "pass_thread_control", "take_thread_control",
+                     "request_thread_control", "app_roles", "game_play", "message_reactions")
 
 
 @dataclass(frozen=True)
@@ -81,15 +86,11 @@ def _id(value, name: str) -> str:
     return str(value)
 
 
-
-
-
-
 def when(value, name: str = "time") -> datetime:
-    """Meta times come as epoch seconds (feed), epoch milliseconds (messaging) or ISO 8601."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 100_000_000_000 else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
+    """Meta times come as epoch seconds (feed), epoch milliseconds (messaging), either of them
+    as a numeric string (the dashboard's test deliveries, some older payloads) or ISO 8601."""
+    if not isinstance(value, str) or value.replace(".", "", 1).isdigit():
+        return epoch_time(value, name)
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value)
@@ -116,36 +117,62 @@ class _Entry:
         return NETWORK[self.platform]
 
 
-def parse_body(data: dict, *, mention_lookup: MentionLookup | None = None) -> list[InboundMessage]:
-    platform = PLATFORM[data["object"]]
-    items: list[InboundMessage] = []
-    for raw_entry in data["entry"]:
-        entry = _Entry(
-            platform, _id(raw_entry.get("id"), "entry.id"),
-            when(raw_entry["time"], "entry.time") if raw_entry.get("time") is not None else None,
-        )
-        for change in raw_entry.get("changes") or []:
-            change = req_dict(change, "change")
-            field, value = change.get("field"), req_dict(change.get("value"), "change.value")
-            item = None
-            if platform == "facebook" and field == "feed" and value.get("item") == "comment":
-                item = _feed_comment(entry, value)
-            elif platform == "instagram" and field in ("comments", "live_comments"):
-                item = _ig_comment(entry, value)
-            elif platform == "instagram" and field == "mentions":
-                item = _ig_mention(entry, value, mention_lookup)
-            if item is not None:
-                items.append(item)
-        for event in raw_entry.get("messaging") or []:
-            item = _messaging(entry, req_dict(event, "messaging event"))
-            if item is not None:
-                items.append(item)
-    return items
+def is_test_delivery(data: dict) -> bool:
+    """The app dashboard's "Test" button sends sample bodies for entry id "0"."""
+    entries = data.get("entry")
+    return isinstance(entries, list) and bool(entries) and all(
+        isinstance(e, dict) and str(e.get("id")) == "0" for e in entries
+    )
 
 
-def _author(raw: dict, *, handle_key: str) -> InboundAuthor:
+def parse_body(data: dict, *, mention_lookup: MentionLookup | None = None) -> ParseResult:
+    """Every change and messaging event of every entry, each read on its own."""
+    platform = PLATFORM.get(data.get("object"))
+    if platform is None:
+        raise MalformedPayload(f"object must be page or instagram, not {data.get('object')!r}")
+    result = ParseResult()
+    for i, raw_entry in enumerate(opt_list(data.get("entry"), "entry")):
+        try:
+            raw_entry = req_dict(raw_entry, "entry")
+            entry = _Entry(
+                platform, _id(raw_entry.get("id"), "entry.id"),
+                when(raw_entry["time"], "entry.time") if raw_entry.get("time") is not None else None,
+            )
+            changes = opt_list(raw_entry.get("changes"), "entry.changes")
+            messaging = opt_list(raw_entry.get("messaging"), "entry.messaging")
+        except (MalformedPayload, TypeError, ValueError) as exc:
+            result.quarantine(f"entry[{i}]", raw_entry, exc)
+            continue
+        for j, change in enumerate(changes):
+            result.read(f"entry[{i}].changes[{j}]", change, _change, entry, change, mention_lookup)
+        for j, event in enumerate(messaging):
+            result.read(f"entry[{i}].messaging[{j}]", event, _messaging, entry, event)
+        if raw_entry.get("standby"):  # another app of the Page holds the thread (handover)
+            result.ignored.append("messaging.standby")
+    return result
+
+
+def _change(entry: _Entry, change, lookup: MentionLookup | None) -> InboundMessage | Ignored:
+    change = req_dict(change, "change")
+    field, value = change.get("field"), req_dict(change.get("value"), "change.value")
+    if entry.platform == "facebook" and field == "feed":
+        if value.get("item") != "comment":
+            return Ignored(f"feed.{value.get('item')}")  # posts, reactions, likes, shares
+        return _feed_comment(entry, value)
+    if entry.platform == "instagram" and field in ("comments", "live_comments"):
+        return _ig_comment(entry, value)
+    if entry.platform == "instagram" and field == "mentions":
+        return _ig_mention(entry, value, lookup)
+    return Ignored(f"{entry.platform}.{field}")
+
+
+def _author(raw: dict, *, handle_key: str, anonymous: str) -> InboundAuthor:
+    """The commenter, as far as Meta tells. Without ``from`` (the app lacks access to the
+    user's data), older deliveries name a ``sender_id``; with no identity at all the comment
+    gets an author of its own (``anonymous`` is unique per comment): two strangers are never
+    merged into one contact, whose history would then show another person's messages."""
     if not raw:
-        return UNKNOWN_AUTHOR
+        return InboundAuthor(external_id=f"anonymous:{anonymous}")
     handle = opt_str(raw.get(handle_key), f"from.{handle_key}") if handle_key else ""
     return InboundAuthor(
         external_id=_id(raw.get("id"), "from.id"), handle=handle,
@@ -153,13 +180,15 @@ def _author(raw: dict, *, handle_key: str) -> InboundAuthor:
     )
 
 
-def _feed_comment(entry: _Entry, value: dict) -> InboundMessage | None:
+def _feed_comment(entry: _Entry, value: dict) -> InboundMessage | Ignored:
     action = FEED_VERBS.get(value.get("verb"))
     if action is None:
-        return None  # block, mute, follow...: nothing a citizen said
+        return Ignored(f"feed.comment.{value.get('verb')}")  # block, mute...: nothing a citizen said
     author_raw = opt_dict(value.get("from"), "from")
+    if not author_raw and value.get("sender_id") is not None:
+        author_raw = {"id": value["sender_id"], "name": value.get("sender_name")}
     if author_raw and str(author_raw.get("id")) == entry.account:
-        return None  # the Page's own comments (our replies) are not citizen messages
+        return Ignored("feed.own_comment")  # the Page's own comments (our replies)
     comment_id = _id(value.get("comment_id"), "comment_id")
     post_id = _id(value.get("post_id"), "post_id")
     parent_id = str(value.get("parent_id") or post_id)
@@ -178,17 +207,17 @@ def _feed_comment(entry: _Entry, value: dict) -> InboundMessage | None:
     return InboundMessage(
         platform=entry.platform, account_external_id=entry.account, external_id=comment_id,
         thread_key=Thread(FB, "comment", media=post_id, comment=top).key,
-        kind="comment", visibility="public", author=_author(author_raw, handle_key=""),
+        kind="comment", visibility="public", author=_author(author_raw, handle_key="", anonymous=comment_id),
         text=opt_str(value.get("message"), "message"), sent_at=sent_at,
         attachments=tuple(attachments), in_reply_to="" if parent_id == post_id else parent_id,
         action=action,
     )
 
 
-def _ig_comment(entry: _Entry, value: dict) -> InboundMessage | None:
+def _ig_comment(entry: _Entry, value: dict) -> InboundMessage | Ignored:
     author_raw = opt_dict(value.get("from"), "from")
     if author_raw and str(author_raw.get("id")) == entry.account:
-        return None  # the account's own replies
+        return Ignored("instagram.own_comment")  # the account's own replies
     comment_id = _id(value.get("id"), "id")
     media = req_dict(value.get("media"), "media")
     media_id = _id(media.get("id"), "media.id")
@@ -200,12 +229,13 @@ def _ig_comment(entry: _Entry, value: dict) -> InboundMessage | None:
     return InboundMessage(
         platform=entry.platform, account_external_id=entry.account, external_id=comment_id,
         thread_key=Thread(IG, "comment", media=media_id, comment=parent_id or comment_id).key,
-        kind="comment", visibility="public", author=_author(author_raw, handle_key="username"),
+        kind="comment", visibility="public",
+        author=_author(author_raw, handle_key="username", anonymous=comment_id),
         text=opt_str(value.get("text"), "text"), sent_at=sent_at, in_reply_to=parent_id,
     )
 
 
-def _ig_mention(entry: _Entry, value: dict, lookup: MentionLookup | None) -> InboundMessage | None:
+def _ig_mention(entry: _Entry, value: dict, lookup: MentionLookup | None) -> InboundMessage:
     media_id = _id(value.get("media_id"), "media_id")
     # A mention in a comment names the comment; a mention in a post's caption has none, and
     # the post itself is the thread (thread key ig:mention:<media>:<media>).
@@ -229,7 +259,8 @@ def _ig_mention(entry: _Entry, value: dict, lookup: MentionLookup | None) -> Inb
     return InboundMessage(
         platform=entry.platform, account_external_id=entry.account, external_id=comment_id or f"media:{media_id}",
         thread_key=Thread(IG, "mention", media=media_id, comment=comment_id or media_id).key,
-        kind="mention", visibility="public", author=_author(author_raw, handle_key="username"),
+        kind="mention", visibility="public",
+        author=_author(author_raw, handle_key="username", anonymous=comment_id or f"media:{media_id}"),
         text=text, sent_at=sent_at,
     )
 
@@ -246,10 +277,15 @@ def _attachments(raw) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
-def _messaging(entry: _Entry, event: dict) -> InboundMessage | None:
+def _messaging(entry: _Entry, event) -> InboundMessage | Ignored:
+    event = req_dict(event, "messaging event")
+    if "message" not in event and "message_edit" not in event:
+        # Reads, deliveries, reactions, postbacks, opt-ins (which have no sender at all)...
+        kind = next((k for k in IGNORED_MESSAGING if k in event), "other")
+        return Ignored(f"messaging.{kind}")
     sender = _id(req_dict(event.get("sender"), "sender").get("id"), "sender.id")
     if sender == entry.account:
-        return None  # echoes of what the Page or account sent
+        return Ignored("messaging.echo")  # what the Page or account sent
     at = when(event.get("timestamp"), "timestamp") if event.get("timestamp") is not None else entry.time
     if at is None:
         raise MalformedPayload("a messaging event needs a timestamp")
@@ -258,7 +294,7 @@ def _messaging(entry: _Entry, event: dict) -> InboundMessage | None:
     if "message" in event:
         message = req_dict(event["message"], "message")
         if message.get("is_echo"):
-            return None
+            return Ignored("messaging.echo")
         reply_to = opt_dict(message.get("reply_to"), "reply_to")
         deleted = message.get("is_deleted") is True
         return InboundMessage(
@@ -277,4 +313,3 @@ def _messaging(entry: _Entry, event: dict) -> InboundMessage | None:
             visibility="private", author=author, text=opt_str(edit.get("text"), "message_edit.text"),
             sent_at=at, action=Action.EDIT,
         )
-    return None  # reads, deliveries, reactions, postbacks, referrals

@@ -19,13 +19,16 @@ from channels_adapters.base import (
     Adapter,
     Attachment,
     DeliveryResult,
+    Ignored,
     InboundAuthor,
     InboundMessage,
     MalformedPayload,
+    ParseResult,
     ReplyOption,
     WebhookRejected,
     constant_time_equals,
 )
+from channels_adapters.confirmation import Confirmation, DeliveryWindow
 from channels_adapters.fields import iso_time, json_object, opt_str, req_str
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent
 
@@ -68,49 +71,49 @@ class SimulatorAdapter(Adapter):
     def webhook_account_ids(self, body: bytes) -> list[str]:
         return [_load(body)["account_id"]]
 
-    def parse(self, raw: RawEvent) -> list[InboundMessage]:
+    def parse(self, raw: RawEvent) -> ParseResult:
         data = _load(bytes(raw.body))
-        account_id = data["account_id"]
-        items = []
-        for event in data["events"]:
-            if not isinstance(event, dict):
-                raise MalformedPayload("each event must be an object")
-            action = ACTIONS.get(event.get("type", "message"))
-            if action is None:
-                continue  # event types we do not keep (likes, follows)
-            channel = event.get("channel", "mention")
-            if channel not in KINDS:
-                raise MalformedPayload(f"unknown channel {channel!r}")
-            author = event.get("from") or {}
-            if not isinstance(author, dict):
-                raise MalformedPayload("from must be an object")
-            if author.get("id") == account_id:
-                continue  # the account's own posts are not citizen messages
-            kind, visibility = KINDS[channel]
-            attachments = tuple(
-                Attachment(type=_text(a.get("type"), "attachment type"), url=a.get("url", ""), name=a.get("name", ""))
-                for a in event.get("attachments") or []
-                if isinstance(a, dict)
-            )
-            items.append(
-                InboundMessage(
-                    platform=self.platform, account_external_id=account_id,
-                    external_id=_text(event.get("id"), "id"),
-                    thread_key=f"{channel}:{_text(event.get('thread_id'), 'thread_id')}",
-                    kind=kind, visibility=visibility,
-                    author=InboundAuthor(
-                        external_id=_text(author.get("id"), "from.id"),
-                        handle=_text(author.get("handle"), "from.handle", required=False),
-                        name=_text(author.get("name"), "from.name", required=False),
-                        profile={k: v for k, v in author.items() if k in ("location", "followers", "verified")},
-                    ),
-                    text=_text(event.get("text"), "text", required=action == Action.CREATE),
-                    sent_at=iso_time(event.get("created_at"), "created_at"), attachments=attachments,
-                    in_reply_to=_text(event.get("reply_to"), "reply_to", required=False),
-                    action=action,
-                )
-            )
-        return items
+        result = ParseResult()
+        for i, event in enumerate(data["events"]):
+            result.read(f"events[{i}]", event, self._event, data["account_id"], event)
+        return result
+
+    def _event(self, account_id: str, event) -> InboundMessage | Ignored:
+        if not isinstance(event, dict):
+            raise MalformedPayload("each event must be an object")
+        action = ACTIONS.get(event.get("type", "message"))
+        if action is None:
+            return Ignored(f"simulator.{event.get('type')}")  # likes, follows
+        channel = event.get("channel", "mention")
+        if channel not in KINDS:
+            raise MalformedPayload(f"unknown channel {channel!r}")
+        author = event.get("from") or {}
+        if not isinstance(author, dict):
+            raise MalformedPayload("from must be an object")
+        if author.get("id") == account_id:
+            return Ignored("simulator.own_post")  # the account's own posts
+        kind, visibility = KINDS[channel]
+        attachments = tuple(
+            Attachment(type=_text(a.get("type"), "attachment type"), url=a.get("url", ""), name=a.get("name", ""))
+            for a in event.get("attachments") or []
+            if isinstance(a, dict)
+        )
+        return InboundMessage(
+            platform=self.platform, account_external_id=account_id,
+            external_id=_text(event.get("id"), "id"),
+            thread_key=f"{channel}:{_text(event.get('thread_id'), 'thread_id')}",
+            kind=kind, visibility=visibility,
+            author=InboundAuthor(
+                external_id=_text(author.get("id"), "from.id"),
+                handle=_text(author.get("handle"), "from.handle", required=False),
+                name=_text(author.get("name"), "from.name", required=False),
+                profile={k: v for k, v in author.items() if k in ("location", "followers", "verified")},
+            ),
+            text=_text(event.get("text"), "text", required=action == Action.CREATE),
+            sent_at=iso_time(event.get("created_at"), "created_at"), attachments=attachments,
+            in_reply_to=_text(event.get("reply_to"), "reply_to", required=False),
+            action=action,
+        )
 
     def reply_options(self, conversation: Conversation, *, now: datetime) -> list[ReplyOption]:
         options = []
@@ -123,5 +126,6 @@ class SimulatorAdapter(Adapter):
         # The simulated platform keys a reply by our message uuid, so a resend is the same post.
         return DeliveryResult(external_id=f"sim-out-{message.uuid}")
 
-    def confirm_delivery(self, account, conversation, message) -> DeliveryResult | None:
-        return DeliveryResult(external_id=f"sim-out-{message.uuid}")
+    def confirm_delivery(self, account, conversation, message, window: DeliveryWindow) -> Confirmation:
+        # Simulated replies are keyed by our uuid and never lost: whatever was tried is there.
+        return Confirmation.delivered(f"sim-out-{message.uuid}")

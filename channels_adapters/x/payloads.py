@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from channels_adapters.base import (
     Action,
     Attachment,
+    Ignored,
     InboundAuthor,
     InboundMessage,
     MalformedPayload,
+    ParseResult,
 )
-from channels_adapters.fields import iso_time, opt_dict, opt_list, opt_str
+from channels_adapters.fields import epoch_time, iso_time, opt_dict, opt_list, opt_str, req_dict
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +46,8 @@ REVOKE_EVENTS_XAA = ("oauth.revoke",)
 ThreadLookup = Callable[[str, str], str | None]
 
 
-@dataclass
-class Parsed:
-    messages: list[InboundMessage] = field(default_factory=list)
-    revoked_account_ids: list[str] = field(default_factory=list)
-
-
+# Account Activity keys the inbox does not keep on purpose (likes, follows, typing, reads...).
+HANDLED_AA_KEYS = ("tweet_create_events", "direct_message_events", "tweet_delete_events")
 
 
 def _id(value, name: str) -> str:
@@ -90,15 +87,14 @@ def account_ids(data: dict) -> list[str]:
 # --- small typed readers ---------------------------------------------------------------------
 
 
-
-
+def _text(value, name: str) -> str:
+    """X escapes &, < and > in the text of posts and DMs (v1.1, Account Activity and v2 alike):
+    undo exactly that, once, so "&amp;lt;" stays the "&lt;" the citizen typed."""
+    return opt_str(value, name).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _epoch_ms(value, name: str) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise MalformedPayload(f"{name} is not a timestamp in milliseconds: {value!r}") from exc
+    return epoch_time(value, name, unit="ms")
 
 
 def _v1_time(tweet: dict) -> datetime:
@@ -108,10 +104,6 @@ def _v1_time(tweet: dict) -> datetime:
         return datetime.strptime(_id(tweet.get("created_at"), "created_at"), "%a %b %d %H:%M:%S %z %Y")
     except ValueError as exc:
         raise MalformedPayload(f"created_at is not X's date format: {tweet.get('created_at')!r}") from exc
-
-
-
-
 
 
 # --- authors -----------------------------------------------------------------------------------
@@ -199,20 +191,21 @@ def _media_v1(items: list) -> tuple[Attachment, ...]:
 # --- posts -------------------------------------------------------------------------------------
 
 
-def _v2_post(post: dict, account_id: str, includes: dict, users: dict[str, dict]) -> InboundMessage | None:
+def _v2_post(post, account_id: str, includes: dict, users: dict[str, dict]) -> InboundMessage | Ignored:
+    post = req_dict(post, "post")
     post_id = _id(post.get("id"), "post.id")
     author_id = _id(post.get("author_id"), "post.author_id")
     if author_id == account_id:
-        return None  # the administration's own post
+        return Ignored("x.own_post")  # the administration's own post
     references = {r.get("type"): r.get("id") for r in opt_list(post.get("referenced_tweets"), "referenced_tweets")
                   if isinstance(r, dict)}
     if "retweeted" in references:
-        return None  # a repost says nothing new
+        return Ignored("x.repost")  # a repost says nothing new
     history = [h for h in opt_list(post.get("edit_history_tweet_ids"), "edit_history_tweet_ids") if isinstance(h, str)]
     # An edited post gets a new id; it is kept as a revision of the original one.
     original = history[0] if history and history[0] != post_id else post_id
     note = opt_dict(post.get("note_tweet"), "note_tweet")
-    text = opt_str(note.get("text"), "note_tweet.text") or opt_str(post.get("text"), "post.text")
+    text = _text(note.get("text"), "note_tweet.text") or _text(post.get("text"), "post.text")
     attachments = opt_dict(post.get("attachments"), "attachments")
     return InboundMessage(
         platform=PLATFORM, account_external_id=account_id, external_id=original,
@@ -225,13 +218,16 @@ def _v2_post(post: dict, account_id: str, includes: dict, users: dict[str, dict]
     )
 
 
-def _v1_tweet(tweet: dict, account_id: str, thread_of: ThreadLookup) -> InboundMessage | None:
+def _v1_tweet(tweet, account_id: str, thread_of: ThreadLookup) -> InboundMessage | Ignored:
+    tweet = req_dict(tweet, "tweet")
     author = _author_v1(opt_dict(tweet.get("user"), "user"))
-    if author.external_id == account_id or "retweeted_status" in tweet:
-        return None
+    if author.external_id == account_id:
+        return Ignored("x.own_post")
+    if "retweeted_status" in tweet:
+        return Ignored("x.repost")
     tweet_id = _id(tweet.get("id_str"), "id_str")
     extended = opt_dict(tweet.get("extended_tweet"), "extended_tweet")
-    text = opt_str(extended.get("full_text") or tweet.get("full_text") or tweet.get("text"), "text")
+    text = _text(extended.get("full_text") or tweet.get("full_text") or tweet.get("text"), "text")
     parent = opt_str(tweet.get("in_reply_to_status_id_str"), "in_reply_to_status_id_str")
     # Account Activity posts carry no conversation_id: a reply joins the thread of the post it
     # answers when we have that post (ours or the citizen's); otherwise the replied-to post is
@@ -245,11 +241,12 @@ def _v1_tweet(tweet: dict, account_id: str, thread_of: ThreadLookup) -> InboundM
     )
 
 
-def _v1_delete(event: dict, account_id: str) -> InboundMessage | None:
+def _v1_delete(event, account_id: str) -> InboundMessage | Ignored:
+    event = req_dict(event, "tweet_delete_event")
     status = opt_dict(event.get("status"), "tweet_delete_events.status")
     user_id = _id(status.get("user_id"), "status.user_id")
     if user_id == account_id:
-        return None
+        return Ignored("x.own_post_deleted")
     post_id = _id(status.get("id"), "status.id")
     return InboundMessage(
         platform=PLATFORM, account_external_id=account_id, external_id=post_id, thread_key=f"post:{post_id}",
@@ -267,12 +264,13 @@ def one_to_one_conversation_id(a: str, b: str) -> str:
     return f"{first}-{second}"
 
 
-def _v2_dm(event: dict, account_id: str, includes: dict, users: dict[str, dict]) -> InboundMessage | None:
+def _v2_dm(event, account_id: str, includes: dict, users: dict[str, dict]) -> InboundMessage | Ignored:
+    event = req_dict(event, "dm_event")
     if event.get("event_type", "MessageCreate") != "MessageCreate":
-        return None  # participants joining or leaving
+        return Ignored(f"x.dm.{event.get('event_type')}")  # participants joining or leaving
     sender = _id(event.get("sender_id"), "dm_event.sender_id")
     if sender == account_id:
-        return None
+        return Ignored("x.own_dm")
     conversation = opt_str(event.get("dm_conversation_id"), "dm_conversation_id") or one_to_one_conversation_id(
         sender, account_id
     )
@@ -280,18 +278,19 @@ def _v2_dm(event: dict, account_id: str, includes: dict, users: dict[str, dict])
     return InboundMessage(
         platform=PLATFORM, account_external_id=account_id, external_id=_id(event.get("id"), "dm_event.id"),
         thread_key=f"dm:{conversation}", kind="dm", visibility="private", author=_author_v2(sender, users),
-        text=opt_str(event.get("text"), "dm_event.text"), sent_at=iso_time(event.get("created_at"), "dm_event.created_at"),
+        text=_text(event.get("text"), "dm_event.text"), sent_at=iso_time(event.get("created_at"), "dm_event.created_at"),
         attachments=_media_v2(opt_list(attachments.get("media_keys"), "media_keys"), includes),
     )
 
 
-def _legacy_dm(event: dict, account_id: str, users: dict[str, dict]) -> InboundMessage | None:
+def _legacy_dm(event, account_id: str, users: dict[str, dict]) -> InboundMessage | Ignored:
+    event = req_dict(event, "direct_message_event")
     if event.get("type") != "message_create":
-        return None
+        return Ignored(f"x.dm.{event.get('type')}")
     create = opt_dict(event.get("message_create"), "message_create")
     sender = _id(create.get("sender_id"), "message_create.sender_id")
     if sender == account_id:
-        return None
+        return Ignored("x.own_dm")
     recipient = _id(opt_dict(create.get("target"), "target").get("recipient_id"), "target.recipient_id")
     data = opt_dict(create.get("message_data"), "message_data")
     attachment = opt_dict(data.get("attachment"), "message_data.attachment")
@@ -299,7 +298,7 @@ def _legacy_dm(event: dict, account_id: str, users: dict[str, dict]) -> InboundM
     return InboundMessage(
         platform=PLATFORM, account_external_id=account_id, external_id=_id(event.get("id"), "dm.id"),
         thread_key=f"dm:{one_to_one_conversation_id(sender, recipient)}", kind="dm", visibility="private",
-        author=_author_v2(sender, users), text=opt_str(data.get("text"), "message_data.text"),
+        author=_author_v2(sender, users), text=_text(data.get("text"), "message_data.text"),
         sent_at=_epoch_ms(event.get("created_timestamp"), "created_timestamp"),
         attachments=_media_v1([media]) if media else (),
     )
@@ -308,39 +307,39 @@ def _legacy_dm(event: dict, account_id: str, users: dict[str, dict]) -> InboundM
 # --- the four shapes ---------------------------------------------------------------------------
 
 
-def _account_activity(data: dict, thread_of: ThreadLookup) -> list[InboundMessage | None]:
+def _account_activity(data: dict, thread_of: ThreadLookup, result: ParseResult) -> None:
     account_id = _id(data["for_user_id"], "for_user_id")
     users = _users({"users": data.get("users") or {}})
-    items: list[InboundMessage | None] = []
-    for tweet in opt_list(data.get("tweet_create_events"), "tweet_create_events"):
-        items.append(_v1_tweet(opt_dict(tweet, "tweet"), account_id, thread_of))
-    for event in opt_list(data.get("direct_message_events"), "direct_message_events"):
-        items.append(_legacy_dm(opt_dict(event, "direct_message_event"), account_id, users))
-    for event in opt_list(data.get("tweet_delete_events"), "tweet_delete_events"):
-        items.append(_v1_delete(opt_dict(event, "tweet_delete_event"), account_id))
-    return items
+    for key, read in (
+        ("tweet_create_events", lambda item: _v1_tweet(item, account_id, thread_of)),
+        ("direct_message_events", lambda item: _legacy_dm(item, account_id, users)),
+        ("tweet_delete_events", lambda item: _v1_delete(item, account_id)),
+    ):
+        for i, item in enumerate(opt_list(data.get(key), key)):
+            result.read(f"{key}[{i}]", item, read, item)
+    result.ignored += [f"x.{key}" for key in data if key.endswith("_events") and key not in HANDLED_AA_KEYS]
 
 
-def _activity_envelope(envelope: dict) -> tuple[list[InboundMessage | None], list[str]]:
+def _activity_envelope(envelope: dict, result: ParseResult) -> None:
     account_id = account_ids({"data": envelope})[0]
     kind = envelope["event_type"]
     payload = opt_dict(envelope.get("payload"), "data.payload")
     includes = opt_dict(envelope.get("includes"), "data.includes")
     if kind in MENTION_EVENTS_XAA:
-        return [_v2_post(payload, account_id, includes, _users(includes))], []
-    if kind in DM_EVENTS_XAA:
-        if "direct_message_events" in payload:
-            users = _users({"users": payload.get("users") or {}})
-            return [_legacy_dm(opt_dict(e, "direct_message_event"), account_id, users)
-                    for e in opt_list(payload["direct_message_events"], "direct_message_events")], []
-        return [_v2_dm(payload, account_id, includes, _users(includes))], []
-    if kind in REVOKE_EVENTS_XAA:
-        return [], [account_id]
-    logger.info("x: X Activity event %s is not kept", kind)
-    return [], []
+        result.read("data.payload", payload, _v2_post, payload, account_id, includes, _users(includes))
+    elif kind in DM_EVENTS_XAA and "direct_message_events" in payload:
+        users = _users({"users": payload.get("users") or {}})
+        for i, event in enumerate(opt_list(payload["direct_message_events"], "direct_message_events")):
+            result.read(f"data.payload.direct_message_events[{i}]", event, _legacy_dm, event, account_id, users)
+    elif kind in DM_EVENTS_XAA:
+        result.read("data.payload", payload, _v2_dm, payload, account_id, includes, _users(includes))
+    elif kind in REVOKE_EVENTS_XAA:
+        result.reconnect_account_ids.append(account_id)
+    else:
+        result.ignored.append(f"x.{kind}")
 
 
-def _poll_page(data: dict) -> list[InboundMessage | None]:
+def _poll_page(data: dict, result: ParseResult) -> None:
     account_id = _id(data.get("for_user_id"), "for_user_id")
     page = opt_dict(data.get("page"), "page")
     includes = opt_dict(page.get("includes"), "page.includes")
@@ -348,24 +347,27 @@ def _poll_page(data: dict) -> list[InboundMessage | None]:
     for error in opt_list(page.get("errors"), "page.errors"):
         # A 200 may carry partial errors (a deleted post, a suspended author): keep what came.
         logger.info("x: partial error in a %s page: %s", data.get("x_poll"), error)
-    items = opt_list(page.get("data"), "page.data")
     if data["x_poll"] == POLL_MENTIONS:
-        return [_v2_post(opt_dict(p, "post"), account_id, includes, users) for p in items]
-    if data["x_poll"] == POLL_DMS:
-        return [_v2_dm(opt_dict(e, "dm_event"), account_id, includes, users) for e in items]
-    raise MalformedPayload(f"unknown poll page kind {data['x_poll']!r}")
+        reader = _v2_post
+    elif data["x_poll"] == POLL_DMS:
+        reader = _v2_dm
+    else:
+        raise MalformedPayload(f"unknown poll page kind {data['x_poll']!r}")
+    for i, item in enumerate(opt_list(page.get("data"), "page.data")):
+        result.read(f"page.data[{i}]", item, reader, item, account_id, includes, users)
 
 
-def parse(data: dict, *, thread_of: ThreadLookup) -> Parsed:
-    revoked: list[str] = []
+def parse(data: dict, *, thread_of: ThreadLookup) -> ParseResult:
+    """Every item of a body, read one by one; only an unknown body as a whole is malformed."""
+    result = ParseResult()
     if "x_poll" in data:
-        items = _poll_page(data)
+        _poll_page(data, result)
     elif "for_user_id" in data:
-        items = _account_activity(data, thread_of)
+        _account_activity(data, thread_of, result)
     elif _envelope(data) is not None:
-        items, revoked = _activity_envelope(_envelope(data))
+        _activity_envelope(_envelope(data), result)
     elif isinstance(data.get("user_event"), dict):
-        items, revoked = [], account_ids(data)
+        result.reconnect_account_ids += account_ids(data)
     else:
         raise MalformedPayload("neither an Account Activity nor an X Activity payload")
-    return Parsed(messages=[i for i in items if i is not None], revoked_account_ids=revoked)
+    return result
