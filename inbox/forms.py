@@ -51,6 +51,9 @@ class ReplyForm(forms.Form):
     option = forms.CharField(max_length=40)
     client_token = forms.CharField(max_length=64, required=False)
     confirm_public = forms.BooleanField(required=False)
+    # The newest message the officer was shown while writing; the server refuses to send if
+    # the citizen or a colleague spoke after it (see message_reply_collisions_check).
+    last_seen_message_id = forms.IntegerField(required=False, min_value=0)
 
 
 class NoteForm(forms.Form):

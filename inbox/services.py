@@ -441,6 +441,72 @@ def message_reply_create(
     return message
 
 
+class ReplyCollision(Exception):
+    """The conversation moved on after the last message the officer saw: do not send.
+
+    ``newer`` are those messages, oldest first; ``last_message_id`` is the id to send again
+    with once the officer has been shown them and still wants to send.
+    """
+
+    def __init__(self, newer: list[Message]):
+        self.newer = newer
+        self.last_message_id = max(m.id for m in newer)
+        super().__init__(f"{len(newer)} message(s) arrived or were sent after the last one you saw.")
+
+
+class UnknownLastSeenMessage(ValueError):
+    """``last_seen_message_id`` is not a message of this conversation (a client's mistake)."""
+
+
+# What changes the answer a citizen should get: a new message from the citizen, or a reply
+# anyone (a colleague, an automatic reply) already sent them. A colleague's internal note
+# never reaches the citizen, so it does not stop a reply; it is in the timeline to read.
+REPLY_COLLIDING_DIRECTIONS = (Message.Direction.INBOUND, Message.Direction.OUTBOUND)
+
+
+def message_reply_collisions_check(
+    *, conversation: Conversation, user, last_seen_message_id: int | None, client_token: str | None = None,
+) -> None:
+    """Lock the conversation for a reply; raise ReplyCollision if it moved on unseen.
+
+    Call it inside the transaction that then creates the reply: the row lock is held until
+    that transaction ends, so of two officers pressing Send at the same moment the second
+    waits, then sees the first one's reply and is stopped — "check, then act" cannot race.
+    ``last_seen_message_id=None`` (an older client) skips the check but still takes the lock;
+    0 means the officer saw no message at all. A resubmit of a reply already stored (same
+    ``client_token``) is not a collision: the caller returns the stored reply.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("message_reply_collisions_check must run inside the reply's transaction")
+    # Who may not answer learns nothing about the conversation's newer messages here.
+    _require_team_perm(user, conversation.team, REPLY, "You cannot answer this team's conversations.")
+    # Re-read what the reply's bookkeeping depends on: the page was loaded before the lock,
+    # and a colleague may have answered, resolved or taken the conversation since.
+    locked = (
+        Conversation.objects.select_for_update()
+        .only("status", "assignee_id", "resolved_at", "first_response_at", "updated_at")
+        .get(pk=conversation.pk)
+    )
+    for field in ("status", "assignee_id", "resolved_at", "first_response_at", "updated_at"):
+        setattr(conversation, field, getattr(locked, field))
+    if last_seen_message_id is None:
+        return
+    if client_token and conversation.messages.filter(client_token=client_token).exists():
+        return
+    if last_seen_message_id and not conversation.messages.filter(id=last_seen_message_id).exists():
+        raise UnknownLastSeenMessage(f"Message {last_seen_message_id} is not part of this conversation.")
+    # Ids, not timestamps: a platform's sent_at can be older than what the officer saw (late
+    # delivery), yet the message is news to them. A citizen message whose ingest transaction
+    # commits after a later id was shown could slip through; that window is one ingest batch.
+    newer = list(
+        conversation.messages.filter(id__gt=last_seen_message_id, direction__in=REPLY_COLLIDING_DIRECTIONS)
+        .select_related("author_contact", "author_user")
+        .order_by("sent_at", "id")
+    )
+    if newer:
+        raise ReplyCollision(newer)
+
+
 class AssignmentRefused(ValueError):
     """The chosen officer cannot hold the conversation (not an officer of the team)."""
 

@@ -7,10 +7,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -29,9 +30,12 @@ from inbox.selectors import (
 )
 from inbox.services import (
     AssignmentRefused,
+    ReplyCollision,
+    UnknownLastSeenMessage,
     conversation_assign,
     conversation_note_add,
     conversation_status_set,
+    message_reply_collisions_check,
 )
 
 
@@ -122,6 +126,9 @@ def conversation_detail(request, pk: int):
             request, "inbox/_timeline.html",
             {"conversation": conversation, "timeline": conversation_timeline(conversation)},
         )
+    if request.GET.get("fragment") == "live":
+        # What an open page refreshes live: status, first-answer clock, assignment, timeline.
+        return render(request, "inbox/_conversation_live.html", _conversation_state(request, conversation))
     reply_text = ""
     saved_id = request.GET.get("saved", "")
     if saved_id.isdigit():
@@ -129,6 +136,32 @@ def conversation_detail(request, pk: int):
         saved = next((s for s in _saved_replies(conversation) if s.id == int(saved_id)), None)
         reply_text = saved.body if saved else ""
     return _conversation_page(request, conversation, reply_text=reply_text)
+
+
+def _conversation_state(request, conversation: Conversation) -> dict:
+    """What the page shows and the live refresh replaces: header, assignment, timeline."""
+    user = request.user
+    can_reply = user_has_team_perm(user, conversation.team, REPLY)
+    can_supervise = conversation.team is not None and user_has_team_perm(user, conversation.team, SUPERVISE)
+    timeline = conversation_timeline(conversation)
+    if can_reply:
+        adapter = get_adapter(conversation.account.platform)
+        for message in timeline:
+            message.platform_actions = adapter.message_actions(message)
+    return {
+        "conversation": conversation,
+        "timeline": timeline,
+        "can_reply": can_reply,
+        "can_supervise": can_supervise,
+        "officers": team_officers(conversation.team) if can_supervise else [],
+        "status_actions": [
+            (value, label) for value, label in STATUS_ACTIONS.items()
+            if value != conversation.status
+            and (value != Conversation.Status.OPEN
+                 or conversation.status not in (Conversation.Status.NEW, Conversation.Status.OPEN))
+        ],
+        "first_response_target": settings.FIRST_RESPONSE_TARGET_MINUTES,
+    }
 
 
 def _conversation_page(
@@ -140,28 +173,34 @@ def _conversation_page(
     reply_error: str = "",
     reply_token: str = "",
     reply_personal_data: bool = False,
+    seen_message_id: int | None = None,
+    reply_collision: ReplyCollision | None = None,
     note_text: str = "",
     note_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
+    """The conversation page; re-rendered with the officer's input when a write is refused.
+
+    ``seen_message_id`` is the newest message the officer had been shown when they wrote
+    (from the composer): what came after it is marked new. Only messages shown prominently
+    count as seen, so the composer keeps that id, except after a collision, where the newer
+    messages are listed above the composer and "Send anyway" confirms them.
+    """
     user = request.user
-    can_reply = user_has_team_perm(user, conversation.team, REPLY)
-    can_supervise = conversation.team is not None and user_has_team_perm(user, conversation.team, SUPERVISE)
+    context = _conversation_state(request, conversation)
+    can_reply = context["can_reply"]
     options = reply_options(conversation) if can_reply else []
     if not reply_option or not any(o.key == reply_option and o.available for o in options):
         reply_option = next((o.key for o in options if o.available), "")
-    officers = team_officers(conversation.team) if can_supervise else []
-    timeline = conversation_timeline(conversation)
-    if can_reply:
-        adapter = get_adapter(conversation.account.platform)
-        for message in timeline:
-            message.platform_actions = adapter.message_actions(message)
-    context = {
-        "conversation": conversation,
-        "timeline": timeline,
+    newest_id = max((m.id for m in context["timeline"]), default=0)
+    if reply_collision is not None:
+        last_seen = reply_collision.last_message_id
+    elif seen_message_id is not None:
+        last_seen = seen_message_id
+    else:
+        last_seen = newest_id
+    context.update({
         "history": contact_history(user, conversation),
-        "can_reply": can_reply,
-        "can_supervise": can_supervise,
         "reply_options": options,
         "reply_option": reply_option,
         "reply_text": reply_text,
@@ -169,18 +208,14 @@ def _conversation_page(
         # One token per composed reply: submitting the same form twice sends one reply.
         "reply_token": reply_token or uuid.uuid4().hex,
         "reply_personal_data": reply_personal_data,
+        "reply_collision": reply_collision.newer if reply_collision is not None else [],
+        "last_seen_message_id": last_seen,
+        # Marks the messages the officer had not seen when they wrote (None: nothing to mark).
+        "new_after": seen_message_id if seen_message_id is not None and seen_message_id < newest_id else None,
         "note_text": note_text,
         "note_error": note_error,
         "saved_replies": _saved_replies(conversation) if can_reply else [],
-        "officers": officers,
-        "status_actions": [
-            (value, label) for value, label in STATUS_ACTIONS.items()
-            if value != conversation.status
-            and (value != Conversation.Status.OPEN
-                 or conversation.status not in (Conversation.Status.NEW, Conversation.Status.OPEN))
-        ],
-        "first_response_target": settings.FIRST_RESPONSE_TARGET_MINUTES,
-    }
+    })
     return render(request, "inbox/conversation.html", context, status=status)
 
 
@@ -197,17 +232,36 @@ def conversation_reply(request, pk: int):
             reply_error="Choose how to reply.", status=422,
         )
     text, option, token = form.cleaned_data["text"], form.cleaned_data["option"], form.cleaned_data["client_token"]
+    seen = form.cleaned_data["last_seen_message_id"]
     try:
-        reply_submit(
-            conversation=conversation, user=request.user, text=text, option_key=option,
-            client_token=token, confirm_public=form.cleaned_data["confirm_public"],
+        # One transaction: the collision check locks the conversation until the reply commits.
+        with transaction.atomic():
+            message_reply_collisions_check(
+                conversation=conversation, user=request.user, last_seen_message_id=seen, client_token=token
+            )
+            reply_submit(
+                conversation=conversation, user=request.user, text=text, option_key=option,
+                client_token=token, confirm_public=form.cleaned_data["confirm_public"],
+            )
+    except ReplyCollision as exc:
+        # Nothing was sent: the officer reads what came in, then sends anyway or rewrites.
+        return _conversation_page(
+            request, conversation, reply_text=text, reply_option=option, reply_token=token,
+            seen_message_id=seen, reply_collision=exc, status=409,
+        )
+    except UnknownLastSeenMessage:
+        # Not a message of this conversation (a tampered form): the page again, as it is now.
+        return _conversation_page(
+            request, conversation, reply_text=text, reply_option=option, reply_token=token,
+            reply_error=_("The page was out of date; check the conversation and send again."),
+            status=422,
         )
     except ReplyRefused as exc:
         # The officer keeps their text and sees why the platform would refuse it.
         return _conversation_page(
             request, conversation, reply_text=text, reply_option=option, reply_token=token,
             reply_error=str(exc) or "The reply cannot be sent.", status=422,
-            reply_personal_data=isinstance(exc, PersonalDataInPublicReply),
+            reply_personal_data=isinstance(exc, PersonalDataInPublicReply), seen_message_id=seen,
         )
     messages.success(request, "Reply queued for sending.")
     return redirect("inbox:conversation", pk=conversation.pk)

@@ -19,8 +19,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from inbox.models import AuditEvent, ChannelAccount, Conversation, Message, Tag
+from inbox.permissions import OFFICER, team_member_add
 from inbox.services import conversation_note_add
 from tests.conftest import committed, login, post_sim, sim_body, sim_event
 
@@ -352,6 +354,91 @@ def test_reply_without_option_is_a_400(conv_a, alice):
     assert "option" in response.json()
 
 
+@pytest.fixture
+def erin(conv_a, django_user_model, team_a):
+    """A second officer of team A, added after conv_a was assigned to alice."""
+    user = django_user_model.objects.create_user(username="erin", first_name="Erin", last_name="Vidal")
+    team_member_add(team_a, user, OFFICER)
+    return user
+
+
+def reply_as(user, conversation, **body):
+    return committed(
+        login(user).post, f"{API}/conversations/{conversation.id}/reply/",
+        data={"option": "public", **body}, content_type="application/json",
+    )
+
+
+def test_reply_written_before_newer_messages_is_a_409_listing_them_and_stores_nothing(conv_a, alice, erin):
+    seen = conv_a.messages.get().id
+    answered = reply_as(alice, conv_a, text="Ho revisem avui.", last_seen_message_id=seen)
+    assert answered.status_code == 201
+    deliver(sim_event(7, thread="a1", text="Gràcies! I el 22?", at=timezone.now()))  # the citizen again
+    conversation_note_add(conversation=conv_a, user=alice, text="TMB confirma l'avaria")  # not an answer
+    before = snapshot()
+
+    response = reply_as(erin, conv_a, text="Ja ho mirem.", last_seen_message_id=seen, client_token="erin-1")
+
+    assert response.status_code == 409
+    body = response.json()
+    newer = body["newer_messages"]
+    assert [(m["direction"], m["author"], m["text"]) for m in newer] == [
+        ("out", "alice", "Ho revisem avui."),
+        ("in", "Citizen citizen-1", "Gràcies! I el 22?"),
+    ]
+    assert newer[0]["id"] == answered.json()["id"] and newer[0]["delivery_status"] == "sent"
+    assert newer[0]["author_user"]["username"] == "alice" and newer[1]["author_user"] is None
+    assert newer[1]["delivery_status"] == "" and newer[0]["sent_at"] and newer[0]["kind"] == "reply"
+    assert body["last_message_id"] == max(m["id"] for m in newer)
+    assert "after the last one you saw" in body["detail"]
+    assert snapshot() == before  # nothing queued, nothing audited, the conversation untouched
+
+    confirmed = reply_as(erin, conv_a, text="Ja ho mirem.", last_seen_message_id=body["last_message_id"],
+                         client_token="erin-1")
+
+    assert confirmed.status_code == 201
+    assert list(conv_a.messages.filter(direction="out").order_by("id").values_list("author_user__username", flat=True)) \
+        == ["alice", "erin"]
+
+
+def test_a_colleagues_note_does_not_stop_a_reply(conv_a, alice, erin):
+    seen = conv_a.messages.get().id
+    conversation_note_add(conversation=conv_a, user=erin, text="Ja l'agafo jo? — no, tota teva")
+
+    assert reply_as(alice, conv_a, text="Ho revisem avui.", last_seen_message_id=seen).status_code == 201
+
+
+def test_reply_without_last_seen_is_not_checked_and_a_retry_of_a_sent_reply_is_no_collision(conv_a, alice, erin):
+    seen = conv_a.messages.get().id
+    assert reply_as(erin, conv_a, text="Primer.").status_code == 201  # older clients: no check
+    first = reply_as(alice, conv_a, text="Segon.", last_seen_message_id=seen, client_token="t-1")
+    assert first.status_code == 409
+
+    seen = first.json()["last_message_id"]
+    sent = reply_as(alice, conv_a, text="Segon.", last_seen_message_id=seen, client_token="t-1")
+    retried = reply_as(alice, conv_a, text="Segon.", last_seen_message_id=seen, client_token="t-1")
+
+    assert sent.status_code == retried.status_code == 201
+    assert retried.json()["id"] == sent.json()["id"]  # the retry returns the reply, not a 409 about itself
+    assert conv_a.messages.filter(direction="out").count() == 2
+
+
+def test_last_seen_message_of_another_conversation_is_a_400(conv_a, conv_b, alice):
+    before = snapshot()
+    other = conv_b.messages.get().id
+
+    response = reply_as(alice, conv_a, text="Hola", last_seen_message_id=other)
+
+    assert response.status_code == 400
+    assert "last_seen_message_id" in response.json()
+    assert snapshot() == before
+
+
+def test_officer_of_another_team_learns_nothing_from_last_seen(conv_a, bob, carol):
+    seen = conv_a.messages.get().id
+    assert reply_as(bob, conv_a, text="Hola", last_seen_message_id=seen).status_code == 404
+
+
 def test_note_is_internal_and_audited(conv_a, alice):
     response = login(alice).post(
         f"{API}/conversations/{conv_a.id}/notes/", data={"text": "<b>ojo</b>"}, content_type="application/json"
@@ -506,6 +593,11 @@ def test_openapi_schema_validates_without_warnings(tmp_path):
     assert result.returncode == 0, result.stderr
     schema = yaml.safe_load((tmp_path / "schema.yml").read_text())
     assert "/api/v1/conversations/{id}/reply/" in schema["paths"]
+    reply = schema["paths"]["/api/v1/conversations/{id}/reply/"]["post"]
+    assert "409" in reply["responses"]
+    assert "last_seen_message_id" in schema["components"]["schemas"]["ReplyInput"]["properties"]
+    collision = schema["components"]["schemas"]["ReplyCollision"]["properties"]
+    assert {"detail", "last_message_id", "newer_messages"} <= collision.keys()
     account = schema["components"]["schemas"]["ChannelAccount"]["properties"]
     assert "has_credentials" in account and "credentials" not in account
 

@@ -15,8 +15,10 @@ from guardian.shortcuts import assign_perm
 
 from channels_adapters.outbound import reply_submit
 from inbox.models import AuditEvent, ChannelAccount, Conversation, Message, SavedReply, Tag
+from inbox.permissions import OFFICER, team_member_add
 from inbox.services import (
     conversation_assign,
+    conversation_note_add,
     conversation_status_set,
     message_claim_for_send,
     message_mark_failed,
@@ -531,6 +533,114 @@ def test_personal_data_in_a_public_reply_asks_for_confirmation(sim_account, alic
     confirmed = committed(client.post, url("reply", conversation), {**data, "confirm_public": "1"})
     assert confirmed.status_code == 302
     assert conversation.messages.filter(direction=Message.Direction.OUTBOUND, visibility="public").count() == 1
+
+
+def hidden(html: str, name: str) -> str:
+    return html.split(f'name="{name}" value="')[1].split('"')[0]
+
+
+def officer_of(team, django_user_model, username: str, first_name: str):
+    user = django_user_model.objects.create_user(username=username, first_name=first_name)
+    team_member_add(team, user, OFFICER)
+    return user
+
+
+def test_reply_written_before_a_colleagues_answer_asks_to_confirm_then_sends(
+    sim_account, alice, team_a, django_user_model
+):
+    (conversation,) = converse(1)
+    erin = officer_of(team_a, django_user_model, "erin", "Erin")
+    client = login(alice)
+    page = client.get(url("conversation", conversation)).content.decode()
+    seen, token = hidden(page, "last_seen_message_id"), hidden(page, "client_token")
+    assert seen == str(conversation.messages.get().id)
+    # Erin answers and resolves while alice is writing.
+    answer = committed(reply_submit, conversation=conversation, user=erin, text="Ja està resolt, gràcies.",
+                       option_key="public")
+    committed(conversation_status_set, conversation=conversation, user=erin, status=Conversation.Status.RESOLVED)
+    data = {"text": "Ho mirem de seguida.", "option": "private", "client_token": token, "last_seen_message_id": seen}
+
+    stopped = committed(client.post, url("reply", conversation), data)
+
+    assert stopped.status_code == 409
+    html = stopped.content.decode()
+    assert ">Ho mirem de seguida.</textarea>" in html  # alice keeps her text, her option and her token
+    assert 'id="opt-private" value="private" data-max-length="2000" data-counting="characters" checked' in html
+    assert hidden(html, "client_token") == token
+    collision = html.split('id="reply-collision"')[1].split("</ol>")[0]
+    assert "Not sent: a new message arrived while you were writing." in html
+    assert "Erin" in collision and "Ja està resolt, gràcies." in collision and "delivery-sent" in collision
+    assert "Send anyway" in html
+    assert f'id="m-{answer.id}"' in html and html.count(" is-new") == 1  # marked in the timeline too
+    assert '<span class="status status-resolved">Resolved</span>' in html  # the header as it is now
+    assert hidden(html, "last_seen_message_id") == str(answer.id)
+    assert list(conversation.messages.filter(direction=Message.Direction.OUTBOUND).values_list("author_user", flat=True)) == [erin.id]
+
+    confirmed = committed(client.post, url("reply", conversation), {**data, "last_seen_message_id": str(answer.id)})
+
+    assert confirmed.status_code == 302
+    assert conversation.messages.filter(direction=Message.Direction.OUTBOUND, author_user=alice).count() == 1
+
+
+def test_a_citizens_new_message_stops_a_reply_a_colleagues_note_does_not(
+    sim_account, alice, team_a, django_user_model
+):
+    (conversation,) = converse(1)
+    erin = officer_of(team_a, django_user_model, "erin", "Erin")
+    client = login(alice)
+    seen = hidden(client.get(url("conversation", conversation)).content.decode(), "last_seen_message_id")
+    committed(conversation_note_add, conversation=conversation, user=erin, text="Ull: és la tercera queixa")
+    post_sim(Client(), sim_body([sim_event(9, thread="t0", text="Encara res?", author="citizen-0",
+                                            at=timezone.now())]))
+
+    stopped = client.post(url("reply", conversation), {"text": "Ho mirem.", "option": "private", "last_seen_message_id": seen})
+
+    assert stopped.status_code == 409
+    collision = stopped.content.decode().split('id="reply-collision"')[1].split("</ol>")[0]
+    assert "Encara res?" in collision and "Citizen citizen-0" in collision
+    assert "Ull: és la tercera queixa" not in collision
+    assert not conversation.messages.filter(direction=Message.Direction.OUTBOUND).exists()
+
+
+def test_reply_refused_by_the_platform_keeps_the_last_seen_id(sim_account, alice, team_a, django_user_model):
+    (conversation,) = converse(1)
+    erin = officer_of(team_a, django_user_model, "erin", "Erin")
+    client = login(alice)
+    seen = hidden(client.get(url("conversation", conversation)).content.decode(), "last_seen_message_id")
+    committed(conversation_note_add, conversation=conversation, user=erin, text="Ull: és la tercera queixa")
+
+    refused = client.post(url("reply", conversation), {"text": "x" * 2001, "option": "private", "last_seen_message_id": seen})
+
+    assert refused.status_code == 422  # a note is no collision: the length is what is wrong
+    html = refused.content.decode()
+    assert hidden(html, "last_seen_message_id") == seen
+    assert html.count(" is-new") == 1 and "Ull: és la tercera queixa" in html
+
+
+def test_live_fragment_carries_status_assignment_and_timeline(sim_account, alice, bob, team_a, django_user_model):
+    (conversation,) = converse(1)
+    erin = officer_of(team_a, django_user_model, "erin", "Erin")
+    client = login(erin)
+    before = client.get(url("conversation", conversation), {"fragment": "live"}).content.decode()
+    assert "First answer overdue" in before and "status-new" in before
+
+    committed(reply_submit, conversation=conversation, user=alice, text="Ho revisem.", option_key="public")
+    committed(conversation_status_set, conversation=conversation, user=alice, status=Conversation.Status.RESOLVED)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url("conversation", conversation), {"fragment": "live"})
+
+    html = response.content.decode()
+    assert "<html" not in html and 'id="reply-form"' not in html
+    parts = [p.split('"')[0] for p in html.split('<template data-part="')[1:]]
+    assert parts == ["status", "assignment", "details", "composer-assignee", "timeline"]
+    status_part = html.split('data-part="status">')[1].split("</template>")[0]
+    assert '<span class="status status-resolved">Resolved</span>' in status_part
+    assert "First answer" not in status_part and ">Reopen</button>" in status_part
+    assert "Assigned to alice: you would be answering for them." in html
+    assert "Ho revisem." in html and html.count('<li class="msg msg-') == 2
+    # Every open page asks this on each change: session, user, permissions, conversation, timeline.
+    assert len(queries) <= 12, f"live fragment budget exceeded: {len(queries)} queries"
+    assert login(bob).get(url("conversation", conversation), {"fragment": "live"}).status_code == 404
 
 
 def test_password_guessing_is_locked_out(alice, settings):

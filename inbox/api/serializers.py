@@ -187,6 +187,44 @@ class ReplyInputSerializer(serializers.Serializer):
         required=False, default=False,
         help_text="Publish a public reply even though it seems to contain personal data (audited).",
     )
+    last_seen_message_id = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0,
+        help_text=(
+            "The id of the newest message of this conversation that the reply's author saw (0: none). "
+            "If the citizen wrote or anyone replied after it, nothing is sent and the answer is a 409 "
+            "listing those messages; send again with its `last_message_id` to confirm. Internal notes "
+            "do not count. Omitted or null: no check."
+        ),
+    )
+
+
+class CollidingMessageSerializer(serializers.ModelSerializer):
+    """A message the reply's author had not seen: who, what, when, and whether it went out."""
+
+    author = serializers.SerializerMethodField(help_text="The citizen's or the officer's display name.")
+    author_user = UserBriefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Message
+        fields = ["id", "direction", "kind", "visibility", "author", "author_user", "text", "sent_at", "delivery_status"]
+        read_only_fields = fields
+
+    def get_author(self, obj) -> str:
+        if obj.author_contact is not None:
+            return obj.author_contact.display
+        if obj.author_user is not None:
+            return obj.author_user.get_full_name() or obj.author_user.get_username()
+        return "Automatic reply"
+
+
+class ReplyCollisionSerializer(serializers.Serializer):
+    """The 409 answer: the reply was not sent because the conversation moved on."""
+
+    detail = serializers.CharField()
+    last_message_id = serializers.IntegerField(
+        help_text="Send the reply again with this `last_seen_message_id` to confirm it still fits."
+    )
+    newer_messages = CollidingMessageSerializer(many=True, help_text="Oldest first.")
 
 
 class NoteInputSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ against the team permissions (a 403).
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -33,6 +34,7 @@ from inbox.api.serializers import (
     DetailSerializer,
     MessageSerializer,
     NoteInputSerializer,
+    ReplyCollisionSerializer,
     ReplyInputSerializer,
     ReplyOptionSerializer,
     StatusInputSerializer,
@@ -48,9 +50,12 @@ from inbox.permissions import (
 from inbox.selectors import conversations_for_user
 from inbox.services import (
     AssignmentRefused,
+    ReplyCollision,
+    UnknownLastSeenMessage,
     conversation_assign,
     conversation_note_add,
     conversation_status_set,
+    message_reply_collisions_check,
 )
 
 NOT_FOUND = OpenApiResponse(DetailSerializer, description="No such conversation, or not one of your teams'.")
@@ -125,7 +130,10 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         description=(
             "Queues the reply; it is sent after the request commits. `option` is the key of one "
             "of the conversation's reply options. A reply the platform would refuse (too long, "
-            "outside the messaging window, account disconnected) is a 422 with a `detail`."
+            "outside the messaging window, account disconnected) is a 422 with a `detail`. "
+            "With `last_seen_message_id`, a reply written before the citizen wrote again or a "
+            "colleague answered is not sent: 409 with the newer messages; repeat the request with "
+            "the answer's `last_message_id` to send it anyway."
         ),
         parameters=[CONVERSATION_ID],
         request=ReplyInputSerializer,
@@ -134,6 +142,10 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             400: OpenApiResponse(description="Malformed input."),
             403: FORBIDDEN,
             404: NOT_FOUND,
+            409: OpenApiResponse(
+                ReplyCollisionSerializer,
+                description="Not sent: the citizen wrote or someone replied after `last_seen_message_id`.",
+            ),
             422: OpenApiResponse(DetailSerializer, description="The platform would refuse this reply."),
         },
     )
@@ -142,12 +154,23 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         conversation = self.get_object()
         data = _valid(ReplyInputSerializer, request)
         try:
-            message = reply_submit(
-                conversation=conversation, user=request.user, text=data["text"], option_key=data["option"],
-                client_token=data.get("client_token", ""), confirm_public=data["confirm_public"],
-            )
+            # One transaction: the collision check locks the conversation until the reply commits.
+            with transaction.atomic():
+                message_reply_collisions_check(
+                    conversation=conversation, user=request.user,
+                    last_seen_message_id=data.get("last_seen_message_id"), client_token=data.get("client_token"),
+                )
+                message = reply_submit(
+                    conversation=conversation, user=request.user, text=data["text"], option_key=data["option"],
+                    client_token=data.get("client_token", ""), confirm_public=data["confirm_public"],
+                )
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc) or None) from exc
+        except UnknownLastSeenMessage as exc:
+            raise ValidationError({"last_seen_message_id": [str(exc)]}) from exc
+        except ReplyCollision as exc:
+            body = {"detail": str(exc), "last_message_id": exc.last_message_id, "newer_messages": exc.newer}
+            return Response(ReplyCollisionSerializer(body).data, status=status.HTTP_409_CONFLICT)
         except ReplyRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)

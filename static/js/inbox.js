@@ -281,27 +281,102 @@
     }).catch(function () { /* keep the current list; the next event or poll retries */ });
   }
 
+  /* --- Open conversation: live status, assignment and timeline ---------------------------- *
+   * One fragment (?fragment=live) carries every part that can change; each <template
+   * data-part=X> replaces the content of the page's [data-live-part=X].
+   *
+   * What the officer has seen: the composer's hidden last_seen_message_id tells the server
+   * the newest message this officer was shown; the server refuses to send if the citizen
+   * wrote or anyone replied after it (a 409 page that lists them and asks to confirm).
+   * Messages that arrive live are marked "New" and stay marked. They move the seen id only
+   * while the composer is empty and the tab is in front: the officer will write with them
+   * on screen. Once the officer has started writing, what arrives was not known when the
+   * text was written — the id stays, a notice says so, and sending asks to confirm. That is
+   * the case of the double answer (a colleague answered while this officer was typing).
+   */
   var timeline = document.getElementById("timeline");
   var timelineLive = document.getElementById("timeline-live");
-  function refreshTimeline() {
-    if (!timeline) return;
-    fetchFragment(timeline.getAttribute("data-fragment-url")).then(function (html) {
-      var signature = function (root) {
-        return Array.prototype.map.call(root.querySelectorAll(".msg"), function (m) {
-          return m.dataset.id + ":" + (m.dataset.state || "");
-        }).join(",");
-      };
-      var fragment = parseList(html);
-      if (signature(fragment) === signature(timeline)) return;
-      var nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
-      timeline.replaceChildren(fragment);
-      if (timelineLive) timelineLive.textContent = "The conversation was updated.";
-      if (nearBottom) timeline.lastElementChild && timeline.lastElementChild.scrollIntoView({ block: "nearest" });
+  var seenField = document.querySelector("#reply-form input[name=last_seen_message_id]");
+  var composerNews = document.getElementById("composer-news");
+  var freshIds = {};
+
+  function timelineMessages(root) {
+    return Array.prototype.slice.call(root.querySelectorAll(".msg[data-id]"));
+  }
+  function newestId(root) {
+    return timelineMessages(root).reduce(function (max, m) { return Math.max(max, parseInt(m.dataset.id, 10)); }, 0);
+  }
+  function composerEmpty() {
+    return !replyText || replyText.value.trim() === "";
+  }
+  function markSeen() {
+    if (seenField && timeline && composerEmpty() && document.visibilityState === "visible") {
+      seenField.value = String(Math.max(parseInt(seenField.value || "0", 10), newestId(timeline)));
+    }
+  }
+  function markNew(root) {
+    var label = timeline.getAttribute("data-new-label") || "New";
+    timelineMessages(root).forEach(function (m) {
+      if (!freshIds[m.dataset.id] || m.querySelector(".new-badge")) return;
+      m.classList.add("is-new");
+      var badge = document.createElement("span");
+      badge.className = "new-badge";
+      badge.textContent = label;
+      var head = m.querySelector(".msg-head");
+      if (head) head.insertBefore(badge, head.querySelector(".msg-time"));
+    });
+  }
+  function updateTimeline(content) {
+    var signature = function (root) {
+      return timelineMessages(root).map(function (m) { return m.dataset.id + ":" + (m.dataset.state || ""); }).join(",");
+    };
+    if (signature(content) === signature(timeline)) return;
+    var known = {};
+    timelineMessages(timeline).forEach(function (m) { known[m.dataset.id] = true; });
+    var seen = seenField ? parseInt(seenField.value || "0", 10) : 0;
+    var unseenAnswers = 0;
+    timelineMessages(content).forEach(function (m) {
+      if (known[m.dataset.id]) return;
+      freshIds[m.dataset.id] = true;
+      // Notes do not stop a reply (see message_reply_collisions_check); messages to or from the citizen do.
+      if (!m.classList.contains("msg-note") && parseInt(m.dataset.id, 10) > seen) unseenAnswers += 1;
+    });
+    var nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
+    timeline.replaceChildren(content);
+    markNew(timeline);
+    if (timelineLive) timelineLive.textContent = "The conversation was updated.";
+    if (nearBottom) timeline.lastElementChild && timeline.lastElementChild.scrollIntoView({ block: "nearest" });
+    if (composerEmpty()) markSeen();
+    else if (unseenAnswers && composerNews) composerNews.hidden = false;
+  }
+  function withoutTokens(html) {
+    return html.replace(/name="csrfmiddlewaretoken" value="[^"]*"/g, "");
+  }
+  function refreshConversation() {
+    var url = body.dataset.liveUrl;
+    if (!url || !timeline) return;
+    fetchFragment(url).then(function (html) {
+      parseList(html).querySelectorAll("template[data-part]").forEach(function (part) {
+        var name = part.getAttribute("data-part");
+        var target = document.querySelector('[data-live-part="' + name + '"]');
+        if (!target) return;
+        if (name === "timeline") {
+          updateTimeline(part.content);
+          return;
+        }
+        // Leave a part alone while the officer is using one of its controls (a half-chosen
+        // reassignment); the next refresh catches up.
+        if (target.contains(document.activeElement) && document.activeElement !== document.body) return;
+        if (withoutTokens(target.innerHTML) === withoutTokens(part.innerHTML)) return;
+        target.replaceChildren(part.content.cloneNode(true));
+      });
     }).catch(function () {});
   }
+  // Coming back to the tab with an empty composer: what is on the page now has been shown.
+  document.addEventListener("visibilitychange", markSeen);
 
   var page = body.dataset.live;
-  var refresh = page === "queue" ? refreshQueue : page === "conversation" ? refreshTimeline : null;
+  var refresh = page === "queue" ? refreshQueue : page === "conversation" ? refreshConversation : null;
   if (!refresh) return;
   var conversationId = body.dataset.conversation ? parseInt(body.dataset.conversation, 10) : null;
 
@@ -342,7 +417,7 @@
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
       if (data.type === "queue.changed" && page === "queue") refreshQueue();
-      if (data.type === "conversation.changed" && page === "conversation") refreshTimeline();
+      if (data.type === "conversation.changed" && page === "conversation") refreshConversation();
     });
     socket.addEventListener("close", function () {
       // No live channel (server without WebSockets, network trouble): poll, and retry later.
