@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
 from channels_adapters.base import ITEM_ERRORS, ParseResult, PollResult
 from channels_adapters.registry import UnknownPlatform, get_adapter
@@ -46,11 +48,17 @@ def ingest_wakeup() -> None:
     flag before claiming, and this event was committed before the flag was read). Under load
     this turns hundreds of task messages a second into a few batches, and takes Celery's
     publishing cost off the webhook request.
+
+    Redis being away must not fail the request: the event is committed, a 500 would only
+    make the platform send it again, and the raw-event sweep picks it up (tests/chaos).
     """
     from channels_adapters.tasks import ingest_raw_events
 
-    if ingest_raw_events.app.conf.task_always_eager or cache.add(WAKEUP_KEY, 1, timeout=WAKEUP_TTL):
-        ingest_raw_events.delay([])
+    try:
+        if ingest_raw_events.app.conf.task_always_eager or cache.add(WAKEUP_KEY, 1, timeout=WAKEUP_TTL):
+            ingest_raw_events.delay([])
+    except (RedisError, KombuOperationalError) as exc:
+        logger.warning("ingest: no wakeup queued (%s); the raw-event sweep will pick the event up", exc)
 
 
 def raw_events_drain(*, max_batches: int = 25) -> int:

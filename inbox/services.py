@@ -7,6 +7,7 @@ statements whatever its size, and uniqueness constraints make every step safe to
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -18,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from inbox import realtime
-from inbox.audit import audit_record
+from inbox.audit import audit_record, audit_record_many
 from inbox.db import insert_ignoring_conflicts, update_rows
 from inbox.inbound import Action, InboundMessage, IngestResult
 from inbox.language import language_detect
@@ -29,6 +30,8 @@ from inbox.models import (
     DeliveryAttempt,
     Message,
     MessageRevision,
+    MessageTombstone,
+    QuarantinedItem,
     RawEvent,
     Team,
 )
@@ -64,7 +67,7 @@ def raw_events_claim(ids: Sequence[int]) -> list[RawEvent]:
     """
     return list(
         RawEvent.objects.filter(id__in=list(ids), processed_at__isnull=True)
-        .order_by("id").only("id").select_for_update(skip_locked=True)
+        .order_by("id").only("id", "platform", "account_id", "replayed_at").select_for_update(skip_locked=True)
     )
 
 
@@ -78,6 +81,72 @@ def raw_events_mark_processed(events: Iterable[RawEvent], *, error: str = "") ->
 def raw_event_mark_failed(event: RawEvent, error: str) -> None:
     """A failure that may pass (database trouble): counted, left pending for the sweep."""
     RawEvent.objects.filter(id=event.id).update(error=redact_secrets(error)[:2000], attempts=F("attempts") + 1)
+
+
+def raw_events_quarantine(events: Sequence[RawEvent], items: dict[int, list[tuple[str, str, object]]]) -> int:
+    """Keep what could not be read of each event: ``items`` maps an event id to its
+    ``(locator, reason, fragment)`` triples (locator "" for the whole delivery). Inside the
+    ingest transaction.
+
+    For an event read again after a replay, what is no longer quarantined is resolved and
+    what still fails is counted; events never replayed cost no query when all was read.
+    """
+    now = timezone.now()
+    replayed = [e.id for e in events if e.replayed_at is not None]
+    open_items: dict[tuple[int, str], int] = {}
+    if replayed:
+        open_items = {
+            (raw_id, locator): pk for pk, raw_id, locator in QuarantinedItem.objects.filter(
+                raw_event_id__in=replayed, resolved_at__isnull=True
+            ).values_list("id", "raw_event_id", "locator")
+        }
+    failing = {(raw_id, locator) for raw_id, triples in items.items() for locator, _, _ in triples}
+    QuarantinedItem.objects.filter(id__in=[pk for key, pk in open_items.items() if key not in failing]).update(
+        resolved_at=now
+    )
+    QuarantinedItem.objects.filter(id__in=[pk for key, pk in open_items.items() if key in failing]).update(
+        attempts=F("attempts") + 1, last_attempt_at=now
+    )
+    by_id = {e.id: e for e in events}
+    new = [
+        QuarantinedItem(
+            raw_event_id=raw_id, platform=by_id[raw_id].platform, account_id=by_id[raw_id].account_id,
+            locator=locator[:200], reason=redact_secrets(reason)[:2000], fragment=_clean(fragment),
+            created_at=now, last_attempt_at=now,
+        )
+        for raw_id, triples in items.items() for locator, reason, fragment in triples
+        if (raw_id, locator) not in open_items
+    ]
+    # A resolved item that fails again (a regression) is reopened rather than duplicated.
+    inserted = insert_ignoring_conflicts(QuarantinedItem, new, returning=["raw_event", "locator"])
+    if len(inserted) < len(new):
+        returned = set(inserted)
+        for item in new:
+            if (item.raw_event_id, item.locator) not in returned:
+                QuarantinedItem.objects.filter(raw_event_id=item.raw_event_id, locator=item.locator).update(
+                    resolved_at=None, reason=item.reason, attempts=F("attempts") + 1, last_attempt_at=now
+                )
+    return len(failing)
+
+
+def raw_events_replay(ids: Iterable[int], *, actor, reason: str = "") -> list[int]:
+    """Make read (or unreadable) events pending again, to be read by a fixed parser.
+
+    Safe to repeat: what was stored is not stored twice (uniqueness on platform ids), and
+    an edit or deletion already applied is a no-op. Audited per event.
+    """
+    with transaction.atomic():
+        events = list(
+            RawEvent.objects.select_for_update().filter(id__in=list(ids), processed_at__isnull=False).order_by("id")
+        )
+        now = timezone.now()
+        RawEvent.objects.filter(id__in=[e.id for e in events]).update(
+            processed_at=None, attempts=0, error="", replayed_at=now
+        )
+        audit_record_many(actor, "raw_event.replay", [
+            (e, {"platform": e.platform, "previous_error": e.error[:200], "reason": reason}) for e in events
+        ])
+    return [e.id for e in events]
 
 
 # --- Ingest ----------------------------------------------------------------------------------
@@ -128,6 +197,8 @@ def messages_ingest(batch: Sequence[tuple[InboundMessage, int | None]]) -> Inges
         # Creates first, so that an edit or deletion in the same batch finds its message.
         new_messages, new_conversation_ids, touched = _creates_store(creates)
         skipped += len(creates) - len(new_messages)
+        stored = {(m.account_id, m.external_id) for m in new_messages}
+        duplicates = [p for p in creates if (p.account.id, p.item.external_id) not in stored]
         revised_ids, recreated, deferred = _apply_changes(changes)
         if recreated:
             more_messages, more_conversations, more_touched = _creates_store(recreated)
@@ -135,6 +206,7 @@ def messages_ingest(batch: Sequence[tuple[InboundMessage, int | None]]) -> Inges
             new_conversation_ids |= more_conversations
             touched |= more_touched
             revised_ids += _apply_changes(deferred)[0]
+        revised_ids += _tombstones_apply(new_messages, duplicates)
         if revised_ids:  # an edit or deletion is news for the officers who have it open
             touched |= set(Message.objects.filter(id__in=revised_ids).values_list("conversation_id", flat=True))
     return IngestResult(
@@ -154,10 +226,14 @@ def _creates_store(creates: Sequence[_Pending]) -> tuple[list[Message], set[int]
     return new_messages, new_conversation_ids, touched
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _clean(value):
-    """PostgreSQL text and jsonb cannot hold NUL characters: a citizen's stray \\x00 goes."""
+    """PostgreSQL text and jsonb hold neither NUL characters nor lone surrogates (JSON can
+    carry both as escapes): a stray \\x00 goes, a lone surrogate becomes U+FFFD."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return _SURROGATE.sub("\ufffd", value.replace("\x00", ""))
     if isinstance(value, dict):
         return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -342,7 +418,8 @@ def _apply_changes(changes: Sequence[_Pending]) -> tuple[list[int], list[_Pendin
 
     Returns the revised message ids, the edits of messages never stored (to be kept as new
     messages, so nothing is lost) and the later changes of those messages (to apply once
-    they exist). A redelivered change that is already applied is a no-op.
+    they exist). A change of a message that has not arrived is kept as a tombstone and
+    applied when it comes. A redelivered change that is already applied is a no-op.
     """
     if not changes:
         return [], [], []
@@ -356,50 +433,106 @@ def _apply_changes(changes: Sequence[_Pending]) -> tuple[list[int], list[_Pendin
     revised: list[int] = []
     recreate: dict[tuple[int, str], _Pending] = {}
     deferred: list[_Pending] = []
+    tombstones: list[MessageTombstone] = []
+    now = timezone.now()
     for p in sorted(changes, key=lambda p: p.item.sent_at):
         key = (p.account.id, p.item.external_id)
         message = messages.get(key)
-        action = p.item.action
         if message is None:
             if key in recreate:
                 deferred.append(p)
-            elif action == Action.EDIT:
+                continue
+            if p.item.action == Action.EDIT:
+                # The edited text is what the citizen says now: keep it as the message, and
+                # wait for the original to keep its text as a revision.
                 recreate[key] = _Pending(_as_create(p.item), p.raw_event_id, p.account)
-            else:
-                logger.info("ingest: %s of unknown message %s ignored", action, p.item.external_id)
+            tombstones.append(MessageTombstone(
+                account=p.account, external_id=p.item.external_id, action=p.item.action,
+                occurred_at=p.item.sent_at, text=p.item.text if p.item.action == Action.EDIT else "",
+                raw_event_id=p.raw_event_id, created_at=now,
+            ))
             continue
-        revision = None
-        if action == Action.EDIT and p.item.text != message.text:
-            revision = MessageRevision(
-                message=message, action=MessageRevision.Action.EDIT, previous_text=message.text,
-                previous_attachments=message.attachments, occurred_at=p.item.sent_at,
-                raw_event_id=p.raw_event_id,
-            )
-            message.text = p.item.text
-            message.attachments = [a.as_dict() for a in p.item.attachments] or message.attachments
-            message.edited_at = p.item.sent_at
-        elif action == Action.DELETE and message.deleted_at is None:
-            revision = MessageRevision(
-                message=message, action=MessageRevision.Action.DELETE, previous_text=message.text,
-                previous_attachments=message.attachments, occurred_at=p.item.sent_at,
-                raw_event_id=p.raw_event_id,
-            )
-            message.deleted_at = p.item.sent_at
-        elif action == Action.HIDE and message.hidden_at is None:
-            revision = MessageRevision(message=message, action=MessageRevision.Action.HIDE,
-                                       previous_text=message.text, occurred_at=p.item.sent_at,
-                                       raw_event_id=p.raw_event_id)
-            message.hidden_at = p.item.sent_at
-        elif action == Action.UNHIDE and message.hidden_at is not None:
-            revision = MessageRevision(message=message, action=MessageRevision.Action.UNHIDE,
-                                       previous_text=message.text, occurred_at=p.item.sent_at,
-                                       raw_event_id=p.raw_event_id)
-            message.hidden_at = None
-        if revision is not None:
-            revision.save()
-            message.save(update_fields=["text", "attachments", "edited_at", "deleted_at", "hidden_at"])
+        if _revise(message, p.item.action, text=p.item.text, attachments=p.item.attachments,
+                   occurred_at=p.item.sent_at, raw_event_id=p.raw_event_id):
             revised.append(message.id)
+    insert_ignoring_conflicts(MessageTombstone, tombstones, returning=["id"])
     return revised, list(recreate.values()), deferred
+
+
+def _revise(message: Message, action: str, *, text: str, attachments=(), occurred_at: datetime,
+            raw_event_id: int | None) -> bool:
+    """Apply one change to a stored message, keeping what it replaces. False if a no-op."""
+    revision = MessageRevision(message=message, previous_text=message.text, occurred_at=occurred_at,
+                               raw_event_id=raw_event_id)
+    if action == Action.EDIT and text != message.text:
+        revision.action = MessageRevision.Action.EDIT
+        revision.previous_attachments = message.attachments
+        message.text = text
+        message.attachments = [a.as_dict() for a in attachments] or message.attachments
+        message.edited_at = occurred_at
+    elif action == Action.DELETE and message.deleted_at is None:
+        revision.action = MessageRevision.Action.DELETE
+        revision.previous_attachments = message.attachments
+        message.deleted_at = occurred_at
+    elif action == Action.HIDE and message.hidden_at is None:
+        revision.action = MessageRevision.Action.HIDE
+        message.hidden_at = occurred_at
+    elif action == Action.UNHIDE and message.hidden_at is not None:
+        revision.action = MessageRevision.Action.UNHIDE
+        message.hidden_at = None
+    else:
+        return False
+    revision.save()
+    message.save(update_fields=["text", "attachments", "edited_at", "deleted_at", "hidden_at"])
+    return True
+
+
+def _tombstones_apply(new_messages: Sequence[Message], duplicates: Sequence[_Pending]) -> list[int]:
+    """Changes that arrived before their message: apply the waiting deletions and hides to
+    messages just stored, and keep the original text of a message first stored from its
+    edit when the original arrives (as a duplicate of it). Returns the revised ids."""
+    keys = {(m.account_id, m.external_id) for m in new_messages}
+    keys |= {(p.account.id, p.item.external_id) for p in duplicates}
+    if not keys:
+        return []
+    waiting = list(
+        MessageTombstone.objects.filter(
+            applied_at__isnull=True, account_id__in={k[0] for k in keys}, external_id__in={k[1] for k in keys},
+        ).order_by("occurred_at", "id")
+    )
+    waiting = [t for t in waiting if (t.account_id, t.external_id) in keys]
+    if not waiting:
+        return []
+    originals = {(p.account.id, p.item.external_id): p.item for p in duplicates}
+    messages = {
+        (m.account_id, m.external_id): m
+        for m in Message.objects.select_for_update().filter(
+            account_id__in={t.account_id for t in waiting}, external_id__in={t.external_id for t in waiting},
+        ).order_by("id")
+    }
+    revised, applied = [], []
+    for tombstone in waiting:
+        key = (tombstone.account_id, tombstone.external_id)
+        message = messages.get(key)
+        if message is None:
+            continue
+        if tombstone.action == Action.EDIT:
+            original = originals.get(key)
+            if original is None:
+                continue  # the edit itself made the message; its original is still to come
+            MessageRevision.objects.create(
+                message=message, action=MessageRevision.Action.EDIT, previous_text=original.text,
+                previous_attachments=[a.as_dict() for a in original.attachments],
+                occurred_at=tombstone.occurred_at, raw_event_id=tombstone.raw_event_id,
+            )
+            Message.objects.filter(id=message.id).update(edited_at=tombstone.occurred_at)
+            revised.append(message.id)
+        elif _revise(message, tombstone.action, text=message.text, occurred_at=tombstone.occurred_at,
+                     raw_event_id=tombstone.raw_event_id):
+            revised.append(message.id)
+        applied.append(tombstone.id)
+    MessageTombstone.objects.filter(id__in=applied).update(applied_at=timezone.now())
+    return revised
 
 
 def _as_create(item: InboundMessage) -> InboundMessage:
@@ -661,6 +794,12 @@ def account_mark_error(account: ChannelAccount, error: str, *, needs_reconnect: 
     ChannelAccount.objects.filter(id=account.id).update(**updates)
     for field, value in updates.items():
         setattr(account, field, value)
+
+
+def accounts_mark_revoked(platforms: Iterable[str], external_ids: Sequence[str]) -> None:
+    """The platform says these accounts withdrew the app's access: they need reconnecting."""
+    for account in ChannelAccount.objects.filter(platform__in=list(platforms), external_id__in=list(external_ids)):
+        account_mark_error(account, "The account withdrew this app's access.", needs_reconnect=True)
 
 
 def account_cursor_set(account: ChannelAccount, name: str, value: dict) -> None:

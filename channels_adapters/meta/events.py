@@ -38,7 +38,7 @@ ATTACHMENT_TYPES = {"image": "image", "video": "video", "audio": "audio", "file"
 
 # Messaging event kinds the inbox does not keep on purpose (the first key found names it).
 IGNORED_MESSAGING = ("read", "delivery", "reaction", "postback", "optin", "referral", "account_linking",
-                     "policy_enforcement", "pass_thread_control", "take_thread_control",
+                     "policy-enforcement", "pass_thread_control", "take_thread_control",
                      "request_thread_control", "app_roles", "game_play", "message_reactions")
 
 
@@ -147,23 +147,32 @@ def parse_body(data: dict, *, mention_lookup: MentionLookup | None = None) -> Pa
             result.read(f"entry[{i}].changes[{j}]", change, _change, entry, change, mention_lookup)
         for j, event in enumerate(messaging):
             result.read(f"entry[{i}].messaging[{j}]", event, _messaging, entry, event)
-        if raw_entry.get("standby"):  # another app of the Page holds the thread (handover)
-            result.ignored.append("messaging.standby")
+        # While another app of the Page holds a conversation (Meta's own inbox, a chatbot:
+        # the handover protocol), the citizen's messages arrive as "standby": still theirs,
+        # still a record.
+        for j, event in enumerate(opt_list(raw_entry.get("standby"), "entry.standby")):
+            result.read(f"entry[{i}].standby[{j}]", event, _messaging, entry, event)
     return result
 
 
 def _change(entry: _Entry, change, lookup: MentionLookup | None) -> InboundMessage | Ignored:
     change = req_dict(change, "change")
-    field, value = change.get("field"), req_dict(change.get("value"), "change.value")
-    if entry.platform == "facebook" and field == "feed":
-        if value.get("item") != "comment":
-            return Ignored(f"feed.{value.get('item')}")  # posts, reactions, likes, shares
-        return _feed_comment(entry, value)
-    if entry.platform == "instagram" and field in ("comments", "live_comments"):
-        return _ig_comment(entry, value)
-    if entry.platform == "instagram" and field == "mentions":
-        return _ig_mention(entry, value, lookup)
-    return Ignored(f"{entry.platform}.{field}")
+    field = change.get("field")
+    readers = {
+        ("facebook", "feed"): lambda value: (
+            _feed_comment(entry, value) if value.get("item") == "comment"
+            else Ignored(f"feed.{value.get('item')}")  # posts, reactions, likes, shares
+        ),
+        ("facebook", "mention"): lambda value: _page_mention(entry, value),
+        ("instagram", "comments"): lambda value: _ig_comment(entry, value),
+        ("instagram", "live_comments"): lambda value: _ig_comment(entry, value),
+        ("instagram", "mentions"): lambda value: _ig_mention(entry, value, lookup),
+    }
+    reader = readers.get((entry.platform, field))
+    if reader is None:
+        # Page fields we never subscribed to arrive too, some without a value ("parking").
+        return Ignored(f"{entry.platform}.{field}")
+    return reader(req_dict(change.get("value"), "change.value"))
 
 
 def _author(raw: dict, *, handle_key: str, anonymous: str) -> InboundAuthor:
@@ -211,6 +220,25 @@ def _feed_comment(entry: _Entry, value: dict) -> InboundMessage | Ignored:
         text=opt_str(value.get("message"), "message"), sent_at=sent_at,
         attachments=tuple(attachments), in_reply_to="" if parent_id == post_id else parent_id,
         action=action,
+    )
+
+
+def _page_mention(entry: _Entry, value: dict) -> InboundMessage | Ignored:
+    """A citizen names the Page in a post or comment of their own: answered with a comment
+    there (thread ``fb:comment:<post>:<comment or post>``)."""
+    if value.get("verb") not in (None, "add"):
+        return Ignored(f"mention.{value.get('verb')}")
+    post_id = _id(value.get("post_id"), "post_id")
+    comment_id = _id(value["comment_id"], "comment_id") if value.get("comment_id") else ""
+    author_raw = {"id": value["sender_id"], "name": value.get("sender_name")} if value.get("sender_id") else {}
+    return InboundMessage(
+        platform=entry.platform, account_external_id=entry.account, external_id=comment_id or post_id,
+        thread_key=Thread(FB, "comment", media=post_id, comment=comment_id or post_id).key,
+        kind="mention", visibility="public",
+        author=_author(author_raw, handle_key="", anonymous=comment_id or post_id),
+        text=opt_str(value.get("message"), "message"),
+        sent_at=when(value["created_time"], "created_time") if value.get("created_time") is not None
+        else entry.time or when(None, "created_time"),
     )
 
 

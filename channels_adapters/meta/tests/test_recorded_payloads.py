@@ -176,14 +176,17 @@ def test_postbacks_reads_deliveries_reactions_referrals_and_roles_are_ignored_on
 def test_unknown_and_page_own_feed_items_are_ignored_and_the_comment_kept():
     result = parse("feed__unknown_and_valueless_changes.json")
 
-    [message] = result.messages
+    mention, message = sorted(result.messages, key=lambda m: m.kind != "mention")
     assert message.external_id == "1029384756400300_1203948570000301"
     assert (message.author.external_id, message.author.name) == ("5550001112223344", "Xavi Camps")
-    for kind in ("feed.status", "feed.reaction", "facebook.mention"):
+    for kind in ("feed.status", "feed.reaction"):
         assert kind in result.ignored
+    # A citizen naming the Page in a post of their own is a mention, answered on that post.
+    assert (mention.kind, mention.external_id) == ("mention", "5550001112223343_8800000000000001")
+    assert mention.thread_key == "fb:comment:5550001112223343_8800000000000001:5550001112223343_8800000000000001"
+    assert mention.text.startswith("@Ajuntament de Vilanova") and mention.author.external_id.startswith("anonymous:")
 
 
-@pytest.mark.xfail(strict=True, reason="events._change requires change.value before looking at the field")
 def test_changes_without_a_value_are_ignored_not_quarantined():
     """Meta sends ``{"field": "parking"}`` with no value for Page fields we never asked for."""
     result = parse("feed__unknown_and_valueless_changes.json")
@@ -192,11 +195,13 @@ def test_changes_without_a_value_are_ignored_not_quarantined():
     assert "facebook.parking" in result.ignored and "facebook.payment_options" in result.ignored
 
 
-def test_a_message_held_on_standby_by_another_app_is_not_quarantined():
+def test_a_message_held_on_standby_by_another_app_is_kept_as_the_citizens_message():
     result = parse("standby__message.json")
 
-    assert result.quarantined == [] and result.messages == []
-    assert result.ignored == ["messaging.standby"]
+    assert result.quarantined == [] and result.ignored == []
+    [message] = result.messages
+    assert message.external_id.startswith("m_StandbyWhileInboxOwnsThread")
+    assert message.author.external_id == "6512345678900051" and message.thread_key == "fb:dm:6512345678900051"
 
 
 # --- Instagram messaging as it arrives ------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 from responses import matchers
 
 from channels_adapters.tasks import poll_channel, poll_due_channels
-from inbox.models import ChannelAccount, Contact, Conversation, Message, RawEvent
+from inbox.models import ChannelAccount, Contact, Conversation, Message, QuarantinedItem, RawEvent
 
 from .conftest import ACCOUNT_ID, CITIZEN_ID, committed, fixture_bytes
 
@@ -229,3 +230,62 @@ def test_dm_backlog_longer_than_one_poll_is_resumed_not_skipped(api, x_account):
     assert cursor["newest_id"] == "100" and cursor["next_token"] == "p3"
     assert cursor["pending_newest_id"] == "800"
     assert set(Message.objects.values_list("external_id", flat=True)) >= {"800", "700", "600", "500"}
+
+
+def test_a_post_without_author_is_quarantined_and_the_page_still_moves_the_cursor(api, x_account):
+    x_account.cursors = {"mentions": {"since_id": "1861000000000000200"}}
+    x_account.save(update_fields=["cursors"])
+    page = json.loads(fixture_bytes("mentions__page1_of_2.json"))
+    del page["data"][0]["author_id"]  # the expansion was not in the answer
+    page["meta"].pop("next_token")
+    mock(api, MENTIONS, json.dumps(page).encode())
+    mock(api, DM_EVENTS, EMPTY)
+
+    poll(x_account)
+
+    assert list(Message.objects.values_list("external_id", flat=True)) == ["1861000000000000303"]
+    item = QuarantinedItem.objects.get()
+    assert item.locator == "page.data[0]" and "author_id" in item.reason
+    assert item.fragment["id"] == "1861000000000000404"
+    assert x_account.cursors["mentions"]["since_id"] == "1861000000000000404"
+
+
+def test_a_page_that_cannot_be_read_keeps_the_cursor_and_is_fetched_again(api, x_account):
+    x_account.cursors = {"mentions": {"since_id": "1861000000000000200"}, "dm_events": {"newest_id": "100"}}
+    x_account.save(update_fields=["cursors"])
+    since = [matchers.query_param_matcher({"since_id": "1861000000000000200"}, strict_match=False)]
+    mock(api, MENTIONS, b'{"data": {"not": "a list"}, "meta": {"newest_id": "1861000000000000999"}}', match=since)
+    mock(api, DM_EVENTS, EMPTY)
+
+    poll(x_account)
+
+    assert x_account.cursors["mentions"] == {"since_id": "1861000000000000200"}  # not moved
+    assert x_account.cursors["dm_events"]["newest_id"] == "100" and "next_at" in x_account.cursors["dm_events"]
+    assert QuarantinedItem.objects.get().locator == ""  # the whole page, kept for a replay
+
+    # The next poll asks again from the old cursor and stores what the page holds now.
+    api.replace(responses.GET, api.base + MENTIONS, body=fixture_bytes("mentions__page1_of_2.json").replace(
+        b'"next_token": "7140dibdnow9c7btw481t9cb3e2xg3t9m7k7w8r7ddf5z"', b'"result_count": 2'),
+        content_type="application/json", match=since)
+    ChannelAccount.objects.filter(id=x_account.id).update(next_poll_at=None)
+    poll(x_account)
+    assert Message.objects.count() == 2
+    assert x_account.cursors["mentions"]["since_id"] == "1861000000000000404"
+
+
+def test_a_crash_before_the_page_is_stored_leaves_the_cursor_where_it_was(api, x_account, monkeypatch):
+    x_account.cursors = {"mentions": {"since_id": "1861000000000000200"}}
+    x_account.save(update_fields=["cursors"])
+    mock(api, MENTIONS, fixture_bytes("mentions__page_with_includes.json"))
+    mock(api, DM_EVENTS, EMPTY)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker lost its database connection")
+
+    monkeypatch.setattr("channels_adapters.pipeline.messages_ingest", crash)
+    with pytest.raises(RuntimeError):
+        poll(x_account)
+
+    x_account.refresh_from_db()
+    assert x_account.cursors == {"mentions": {"since_id": "1861000000000000200"}}
+    assert not RawEvent.objects.exists() and not Message.objects.exists()
