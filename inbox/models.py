@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from inbox.fields import EncryptedJSONField
+from inbox.encryption import EncryptedJSONField
 
 PLATFORM_LABELS = {"x": "X", "meta": "Meta", "facebook": "Facebook", "instagram": "Instagram", "simulator": "Simulator"}
 

@@ -24,7 +24,7 @@ from channels_adapters.base import (
     MalformedPayload,
     ParseResult,
 )
-from channels_adapters.fields import epoch_time, opt_dict, opt_list, opt_str, req_dict
+from channels_adapters.readers import epoch_time, opt_dict, opt_list, opt_str, req_dict
 
 FB, IG = "fb", "ig"
 PLATFORM = {"page": "facebook", "instagram": "instagram"}

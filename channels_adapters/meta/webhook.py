@@ -15,7 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from channels_adapters.base import MalformedPayload, WebhookRejected, constant_time_equals
-from channels_adapters.fields import json_object
+from channels_adapters.readers import json_object
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 OBJECTS = ("page", "instagram")

@@ -29,7 +29,7 @@ from channels_adapters.base import (
     constant_time_equals,
 )
 from channels_adapters.confirmation import Confirmation, DeliveryWindow
-from channels_adapters.fields import iso_time, json_object, opt_str, req_str
+from channels_adapters.readers import iso_time, json_object, opt_str, req_str
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent
 
 SIGNATURE_HEADER = "X-Simulator-Signature"

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import inbox.fields
+import inbox.encryption
 import inbox.models
 import uuid
 from django.conf import settings
@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('external_id', models.CharField(help_text="The platform's own id of the account", max_length=100)),
                 ('name', models.CharField(max_length=200)),
                 ('handle', models.CharField(blank=True, max_length=200)),
-                ('credentials', inbox.fields.EncryptedJSONField(blank=True, default=dict)),
+                ('credentials', inbox.encryption.EncryptedJSONField(blank=True, default=dict)),
                 ('status', models.CharField(choices=[('active', 'Active'), ('needs_reconnect', 'Needs reconnecting'), ('disabled', 'Disabled')], default='active', max_length=20)),
                 ('last_error', models.TextField(blank=True)),
                 ('last_error_at', models.DateTimeField(blank=True, null=True)),
