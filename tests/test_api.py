@@ -390,7 +390,7 @@ def test_reply_written_before_newer_messages_is_a_409_listing_them_and_stores_no
     assert newer[0]["author_user"]["username"] == "alice" and newer[1]["author_user"] is None
     assert newer[1]["delivery_status"] == "" and newer[0]["sent_at"] and newer[0]["kind"] == "reply"
     assert body["last_message_id"] == max(m["id"] for m in newer)
-    assert "after the last one you saw" in body["detail"]
+    assert body["detail"] == "Not sent: 2 messages arrived or were sent after the last one you saw."
     assert snapshot() == before  # nothing queued, nothing audited, the conversation untouched
 
     confirmed = reply_as(erin, conv_a, text="Ja ho mirem.", last_seen_message_id=body["last_message_id"],

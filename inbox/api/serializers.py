@@ -6,6 +6,7 @@ Credentials of channel accounts are never serialized; only whether they are set.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -214,7 +215,7 @@ class CollidingMessageSerializer(serializers.ModelSerializer):
             return obj.author_contact.display
         if obj.author_user is not None:
             return obj.author_user.get_full_name() or obj.author_user.get_username()
-        return "Automatic reply"
+        return gettext("Automatic reply")
 
 
 class ReplyCollisionSerializer(serializers.Serializer):

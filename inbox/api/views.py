@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import ngettext
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -169,7 +170,12 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         except UnknownLastSeenMessage as exc:
             raise ValidationError({"last_seen_message_id": [str(exc)]}) from exc
         except ReplyCollision as exc:
-            body = {"detail": str(exc), "last_message_id": exc.last_message_id, "newer_messages": exc.newer}
+            detail = ngettext(
+                "Not sent: %(count)d message arrived or was sent after the last one you saw.",
+                "Not sent: %(count)d messages arrived or were sent after the last one you saw.",
+                len(exc.newer),
+            ) % {"count": len(exc.newer)}
+            body = {"detail": detail, "last_message_id": exc.last_message_id, "newer_messages": exc.newer}
             return Response(ReplyCollisionSerializer(body).data, status=status.HTTP_409_CONFLICT)
         except ReplyRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
