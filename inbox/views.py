@@ -227,9 +227,11 @@ def conversation_reply(request, pk: int):
         raise PermissionDenied  # they can see it, so a 403 tells them nothing new
     form = ReplyForm(request.POST)
     if not form.is_valid():
+        posted_seen = request.POST.get("last_seen_message_id", "")
         return _conversation_page(
             request, conversation, reply_text=request.POST.get("text", ""),
             reply_error="Choose how to reply.", status=422,
+            seen_message_id=int(posted_seen) if posted_seen.isdigit() else None,
         )
     text, option, token = form.cleaned_data["text"], form.cleaned_data["option"], form.cleaned_data["client_token"]
     seen = form.cleaned_data["last_seen_message_id"]

@@ -617,6 +617,19 @@ def test_reply_refused_by_the_platform_keeps_the_last_seen_id(sim_account, alice
     assert html.count(" is-new") == 1 and "Ull: és la tercera queixa" in html
 
 
+def test_reply_without_an_option_keeps_what_the_officer_had_seen(sim_account, alice):
+    (conversation,) = converse(1)
+    client = login(alice)
+    seen = hidden(client.get(url("conversation", conversation)).content.decode(), "last_seen_message_id")
+    post_sim(Client(), sim_body([sim_event(9, thread="t0", text="Encara res?", author="citizen-0", at=timezone.now())]))
+
+    refused = client.post(url("reply", conversation), {"text": "Ho mirem.", "last_seen_message_id": seen})
+
+    assert refused.status_code == 422
+    html = refused.content.decode()
+    assert hidden(html, "last_seen_message_id") == seen and html.count(" is-new") == 1
+
+
 def test_live_fragment_carries_status_assignment_and_timeline(sim_account, alice, bob, team_a, django_user_model):
     (conversation,) = converse(1)
     erin = officer_of(team_a, django_user_model, "erin", "Erin")
