@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from django.http import HttpRequest, HttpResponse
 
+from channels_adapters.confirmation import Confirmation, DeliveryWindow
 from inbox.inbound import Action, Attachment, InboundAuthor, InboundMessage
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent
 
@@ -180,9 +181,15 @@ class Adapter:
         """Platform actions on a message (hide a comment...); computed without queries."""
         return []
 
-    def confirm_delivery(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult | None:
-        """After an uncertain failure: find the reply on the platform if it went out.
+    def confirm_delivery(
+        self, account: ChannelAccount, conversation: Conversation, message: Message, window: DeliveryWindow
+    ) -> Confirmation:
+        """After an uncertain failure: search the platform for the reply over ``window``.
 
-        None means "cannot tell"; the reply is then marked failed rather than risk a double.
+        Answer delivered (with its platform id), absent (everything the account published
+        in the window was read and the reply is not there) or unknown (the search could
+        not complete). Raise ``AdapterError`` when the platform fails: that is "unknown" too.
+        Only "absent" may lead to sending again, so an adapter says it only when it has read
+        the whole window; see ``channels_adapters.confirmation``.
         """
-        return None
+        return Confirmation.unknown(f"{self.label} cannot be searched for a reply.")

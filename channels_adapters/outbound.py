@@ -2,8 +2,24 @@
 
 ``reply_submit`` is what the UI and the API call; ``message_deliver`` is what the send task
 runs. A reply is claimed with a conditional UPDATE before the platform call, so a
-redelivered task or a second worker can never post it twice; after an uncertain failure
-the adapter is asked whether it went out before anything is resent.
+redelivered task or a second worker can never post it twice.
+
+After an uncertain failure (a timeout after the request left, a worker killed mid-call)
+the platform is searched for the reply over the attempts' time window
+(``Adapter.confirm_delivery``, see ``channels_adapters.confirmation``):
+
+- found: the reply is sent, with the platform's id;
+- not found, though the search read the whole window, at least ``STUCK_AFTER`` after the
+  attempt began: the reply never reached the platform, and it is queued again;
+- the search could not complete (a platform error, too many posts to read, something that
+  may be the reply with other words): the reply is failed as *uncertain* and an officer
+  checks the platform by hand. It is never resent.
+
+Right after the failure the worker looks once: a reply that went out is usually visible
+at once. If it is not, the reply stays in "sending" with its attempt open, and the outbound
+sweep settles it once the attempt is ``STUCK_AFTER`` old — late enough for X and Meta to
+show a post that was made (they index within seconds, but not always at once), so that
+"not found" can be believed.
 """
 
 from __future__ import annotations
@@ -15,12 +31,15 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Min, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_adapters.base import AdapterError, ReplyOption, ReplyRefused
+from channels_adapters.confirmation import CLOCK_SKEW, Confirmation, DeliveryWindow
 from channels_adapters.registry import get_adapter
 from inbox import realtime
-from inbox.models import Conversation, Message
+from inbox.models import Conversation, DeliveryAttempt, Message
 from inbox.permissions import REPLY, user_has_team_perm
 from inbox.personal_data import Finding, personal_data_find
 from inbox.queue import enqueue_on_commit
@@ -36,7 +55,13 @@ from inbox.services import (
 logger = logging.getLogger(__name__)
 
 MAX_SEND_ATTEMPTS = 8
+# An attempt still open after this long belongs to a dead worker (a send call is bounded by
+# PLATFORM_HTTP_TIMEOUT, 15 s, a few times over). It is also how long after an attempt began
+# a search must run before "not found" is believed: by then any post the attempt made is
+# minutes old, and X and Meta show a new post within seconds.
 STUCK_AFTER = timedelta(minutes=5)
+# The attempt outcome's code when a search showed that the reply never reached the platform.
+NOT_FOUND_CODE = "not-found"
 
 
 def delivery_adapter(account):
@@ -160,20 +185,7 @@ def _delivery_failed(adapter, message: Message, attempt, exc: AdapterError) -> s
     if exc.needs_reconnect:
         account_mark_error(account, str(exc), needs_reconnect=True)
     if exc.uncertain:
-        found = None
-        try:
-            found = adapter.confirm_delivery(account, message.conversation, message)
-        except AdapterError:
-            logger.warning("send: could not confirm delivery of message %s", message.id)
-        if found is not None:
-            message_mark_sent(message, attempt, external_id=found.external_id, sent_at=found.sent_at)
-            return "sent"
-        message_mark_failed(
-            message, attempt, code=exc.code, uncertain=True,
-            error=f"It is not known whether the platform received this reply ({exc}). "
-            "Check the conversation on the platform before sending it again.",
-        )
-        return "uncertain"
+        return _delivery_in_doubt(adapter, message, attempt, exc)
     if exc.permanent or message.attempts >= MAX_SEND_ATTEMPTS:
         message_mark_failed(message, attempt, error=str(exc), code=exc.code)
         return "failed"
@@ -185,8 +197,118 @@ def _delivery_failed(adapter, message: Message, attempt, exc: AdapterError) -> s
     return "retry"
 
 
+def delivery_window(message: Message, attempt: DeliveryAttempt) -> DeliveryWindow:
+    """Where to look for a reply in doubt: from the start of the first attempt that may have
+    reached the platform, less the clock-skew margin, up to now.
+
+    The attempts that may have reached it are the open one and any earlier one found absent
+    and sent again (a post that showed up later than the search would still be found now;
+    settled failures came with the platform's own "no"). The window runs up to now rather
+    than to the attempt's end: the attempt is still open while it is in doubt, a dead
+    worker's has no end, and a few more minutes to read cost a page at most.
+    """
+    earlier = message.delivery_attempts.filter(
+        Q(finished_at__isnull=True) | Q(outcome=DeliveryAttempt.Outcome.UNCERTAIN) | Q(platform_code=NOT_FOUND_CODE)
+    ).aggregate(start=Min("started_at"))["start"]
+    start = min(t for t in (earlier, attempt.started_at) if t is not None)
+    return DeliveryWindow(start=start - CLOCK_SKEW)
+
+
+def _confirm(adapter, message: Message, attempt: DeliveryAttempt) -> Confirmation:
+    """Search the platform for the reply. A failed search is "unknown", never "absent"."""
+    account = message.conversation.account
+    try:
+        return adapter.confirm_delivery(account, message.conversation, message, delivery_window(message, attempt))
+    except AdapterError as exc:
+        logger.warning("send: could not search the platform for message %s: %s", message.id, exc)
+        if exc.needs_reconnect:
+            account_mark_error(account, str(exc), needs_reconnect=True)
+        return Confirmation.unknown(_("The search on the platform failed: %(error)s") % {"error": exc})
+    except Exception as exc:
+        logger.exception("send: searching the platform for message %s failed", message.id)
+        return Confirmation.unknown(_("The search on the platform failed: %(error)s") % {"error": type(exc).__name__})
+
+
+def _still_in_doubt(message: Message, attempt: DeliveryAttempt) -> bool:
+    """Inside a transaction: lock the reply, and say whether this attempt is still the open one.
+
+    The message row is locked first, as the ``message_mark_*`` services update it first:
+    a late worker and two overlapping sweeps settle one attempt one after the other, and
+    only the first does anything (a requeued reply's new attempt is never touched by a
+    search that was about the old one).
+    """
+    locked = Message.objects.select_for_update().filter(
+        id=message.id, delivery_status=Message.Delivery.SENDING
+    ).exists()
+    return locked and DeliveryAttempt.objects.filter(id=attempt.id, finished_at__isnull=True).exists()
+
+
+def _delivery_in_doubt(adapter, message: Message, attempt: DeliveryAttempt, exc: AdapterError) -> str:
+    """Right after an uncertain failure: a reply the platform shows already is sent; anything
+    else waits, in "sending" with its attempt open, for the sweep to settle it (see the module
+    docstring: a search this early cannot prove that the reply is absent)."""
+    confirmation = _confirm(adapter, message, attempt)
+    if confirmation.is_delivered:
+        return _settle_delivered(message, attempt, confirmation)
+    doubt = _("%(error)s (checked on the platform: %(detail)s)") % {"error": exc, "detail": confirmation.detail}
+    DeliveryAttempt.objects.filter(id=attempt.id, finished_at__isnull=True).update(
+        error=doubt[:2000], platform_code=exc.code[:50]
+    )
+    return "in-doubt"
+
+
+def _settle_delivered(message: Message, attempt: DeliveryAttempt, confirmation: Confirmation) -> str:
+    with transaction.atomic():
+        if not _still_in_doubt(message, attempt):
+            return "settled-elsewhere"
+        message_mark_sent(message, attempt, external_id=confirmation.external_id, sent_at=confirmation.sent_at)
+    return "sent"
+
+
+def delivery_settle(adapter, message: Message, attempt: DeliveryAttempt, *, now) -> str:
+    """Decide a reply whose attempt is in doubt (the sweep calls this once it is old enough).
+
+    Found: sent. Absent, from a search that read the whole window at least ``STUCK_AFTER``
+    after the attempt began: the platform never had it, so it is queued to be sent again
+    (or failed, not uncertain, once ``MAX_SEND_ATTEMPTS`` are spent). Anything else: failed
+    as uncertain, for an officer to check; never resent.
+    """
+    confirmation = _confirm(adapter, message, attempt)
+    if confirmation.is_delivered:
+        return _settle_delivered(message, attempt, confirmation)
+    why = attempt.error or _("the worker stopped while sending")
+    if confirmation.is_absent and now - attempt.started_at >= STUCK_AFTER:
+        from channels_adapters.tasks import message_send
+
+        facts = {"why": why, "detail": confirmation.detail, "attempts": message.attempts}
+        with transaction.atomic():
+            if not _still_in_doubt(message, attempt):
+                return "settled-elsewhere"
+            if message.attempts >= MAX_SEND_ATTEMPTS:
+                message_mark_failed(message, attempt, code=NOT_FOUND_CODE, error=_(
+                    "%(why)s. The reply is not on the platform (%(detail)s); it was tried %(attempts)d times."
+                ) % facts)
+                return "failed"
+            message_mark_retry(message, attempt, retry_at=now, code=NOT_FOUND_CODE, error=_(
+                "%(why)s. The reply is not on the platform (%(detail)s), so it is sent again."
+            ) % facts)
+            enqueue_on_commit(message_send, message.id)
+        return "retry"
+    with transaction.atomic():
+        if not _still_in_doubt(message, attempt):
+            return "settled-elsewhere"
+        message_mark_failed(
+            message, attempt, code=attempt.platform_code or "uncertain", uncertain=True,
+            error=_("It is not known whether the platform received this reply (%(why)s; %(detail)s). "
+                    "Check the conversation on the platform before sending it again.")
+            % {"why": why, "detail": confirmation.detail},
+        )
+    return "uncertain"
+
+
 def outbound_sweep() -> dict[str, int]:
-    """Requeue replies whose retry time passed; settle replies stuck in "sending" by a crash."""
+    """Requeue replies whose retry time passed; settle replies left in "sending" by a crash
+    or in doubt after an uncertain failure, once their attempt is ``STUCK_AFTER`` old."""
     from channels_adapters.tasks import message_send
 
     now = timezone.now()
@@ -207,8 +329,8 @@ def outbound_sweep() -> dict[str, int]:
     )
     for message in stuck:
         attempt = message.delivery_attempts.filter(finished_at__isnull=True).last()
-        _delivery_failed(
-            delivery_adapter(message.conversation.account), message, attempt,
-            AdapterError("the worker stopped while sending", uncertain=True),
-        )
+        if attempt is None:
+            continue
+        delivery_settle(delivery_adapter(message.conversation.account), message, attempt, now=now)
+        realtime.conversations_changed([message.conversation_id])
     return {"requeued": len(due), "settled": len(stuck)}

@@ -8,6 +8,7 @@ the real SDKs in their packages.
 from __future__ import annotations
 
 from channels_adapters.base import AdapterError, DeliveryResult
+from channels_adapters.confirmation import Confirmation
 from channels_adapters.simulator.adapter import SimulatorAdapter
 
 
@@ -18,7 +19,9 @@ class ScriptedPlatform(SimulatorAdapter):
 
     script: list = []  # exceptions to raise, in order; then success
     sent: list = []  # what the "platform" received, by message uuid
-    confirmable: bool = False
+    confirmable: bool = False  # the platform can be searched: it says found or absent
+    search_error: AdapterError | None = None  # what a search raises instead
+    windows: list = []  # the DeliveryWindow of every search
 
     def send(self, account, conversation, message):
         if self.script:
@@ -31,10 +34,15 @@ class ScriptedPlatform(SimulatorAdapter):
         self.sent.append(str(message.uuid))
         return DeliveryResult(external_id=f"scripted-{message.uuid}")
 
-    def confirm_delivery(self, account, conversation, message):
-        if self.confirmable and str(message.uuid) in self.sent:
-            return DeliveryResult(external_id=f"scripted-{message.uuid}")
-        return None
+    def confirm_delivery(self, account, conversation, message, window):
+        self.windows.append(window)
+        if self.search_error is not None:
+            raise self.search_error
+        if not self.confirmable:
+            return Confirmation.unknown("the scripted platform cannot be searched")
+        if str(message.uuid) in self.sent:
+            return Confirmation.delivered(f"scripted-{message.uuid}")
+        return Confirmation.absent("the whole window was read")
 
 
 def transient(msg="503 Service Unavailable", **kw):

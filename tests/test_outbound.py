@@ -11,7 +11,13 @@ from django.utils import timezone
 
 from channels_adapters import registry
 from channels_adapters.base import AdapterError, ReplyRefused
-from channels_adapters.outbound import message_deliver, outbound_sweep, reply_submit
+from channels_adapters.confirmation import CLOCK_SKEW
+from channels_adapters.outbound import (
+    delivery_settle,
+    message_deliver,
+    outbound_sweep,
+    reply_submit,
+)
 from inbox.models import AuditEvent, ChannelAccount, Conversation, DeliveryAttempt, Message
 from tests.conftest import committed, post_sim, sim_body, sim_event
 from tests.platform_double import ScriptedPlatform, permanent, transient
@@ -30,6 +36,7 @@ def scripted(settings, conversation):
     settings.CHANNEL_ADAPTERS = {**settings.CHANNEL_ADAPTERS, "scripted": "tests.platform_double.ScriptedPlatform"}
     registry._adapter.cache_clear()
     ScriptedPlatform.script, ScriptedPlatform.sent, ScriptedPlatform.confirmable = [], [], False
+    ScriptedPlatform.search_error, ScriptedPlatform.windows = None, []
     ChannelAccount.objects.filter(id=conversation.account_id).update(platform="scripted")
     conversation.refresh_from_db()
     yield ScriptedPlatform
@@ -123,13 +130,29 @@ def test_revoked_grant_marks_the_account_for_reconnection(scripted, conversation
     assert "401" in account.last_error
 
 
+def age(message, minutes=10):
+    """Make the reply's open attempt look as old as it would be when the sweep settles it."""
+    DeliveryAttempt.objects.filter(message=message, finished_at__isnull=True).update(
+        started_at=timezone.now() - timedelta(minutes=minutes))
+
+
 def test_uncertain_failure_is_never_resent_blindly(scripted, conversation, alice):
     scripted.script = [(AdapterError("read timeout", uncertain=True), True)]  # it did go out
     message = submit(conversation, alice)
 
     message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENDING  # in doubt: the sweep decides
+    attempt = message.delivery_attempts.get()
+    assert attempt.finished_at is None and "read timeout" in attempt.error
+    assert committed(outbound_sweep)["settled"] == 0  # too soon to believe a search
+
+    age(message)
+    committed(outbound_sweep)
+
+    message.refresh_from_db()
     assert message.delivery_status == Message.Delivery.FAILED
-    assert "not known whether" in message.delivery_error
+    assert "not known whether" in message.delivery_error and "read timeout" in message.delivery_error
+    assert message.delivery_attempts.get().outcome == DeliveryAttempt.Outcome.UNCERTAIN
     assert scripted.sent == [str(message.uuid)]  # exactly once
     assert message_deliver(message.id) == "not-claimed"
 
@@ -142,6 +165,97 @@ def test_uncertain_failure_confirmed_on_the_platform_counts_as_sent(scripted, co
     message.refresh_from_db()
     assert message.delivery_status == Message.Delivery.SENT
     assert scripted.sent == [str(message.uuid)]
+
+
+def test_reply_that_never_reached_the_platform_is_sent_again_once_the_whole_window_was_searched(
+    scripted, conversation, alice
+):
+    scripted.confirmable = True
+    scripted.script = [(AdapterError("read timeout", uncertain=True), False)]  # lost on the way
+    message = submit(conversation, alice)
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENDING  # absent so soon proves nothing
+    assert scripted.sent == []
+
+    age(message)
+    committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert scripted.sent == [str(message.uuid)]  # once
+    first, second = message.delivery_attempts.all()
+    assert (first.outcome, first.platform_code) == (DeliveryAttempt.Outcome.RETRY, "not-found")
+    assert "not on the platform" in first.error and second.outcome == DeliveryAttempt.Outcome.SENT
+    # The second search would look back to the first attempt too: its post may come late.
+    assert len(scripted.windows) == 2
+
+
+def test_search_that_fails_leaves_the_reply_failed_as_uncertain_never_resent(scripted, conversation, alice):
+    scripted.confirmable = True
+    scripted.search_error = transient("503 Service Unavailable")
+    scripted.script = [(AdapterError("read timeout", uncertain=True), False)]
+    message = submit(conversation, alice)
+    age(message)
+
+    committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED
+    assert "not known whether" in message.delivery_error and "503" in message.delivery_error
+    assert message.delivery_attempts.get().outcome == DeliveryAttempt.Outcome.UNCERTAIN
+    assert scripted.sent == [] and message_deliver(message.id) == "not-claimed"
+
+
+def test_the_search_covers_the_attempt_however_late_the_sweep_runs(scripted, conversation, alice):
+    scripted.script = [(AdapterError("read timeout", uncertain=True), True)]
+    message = submit(conversation, alice)
+    first_started = message.delivery_attempts.get().started_at
+    age(message, minutes=47)  # the beat was down for a while
+    started = message.delivery_attempts.get().started_at
+
+    committed(outbound_sweep)
+
+    immediate, settling = scripted.windows
+    assert immediate.start == first_started - CLOCK_SKEW and immediate.end is None
+    assert settling.start == started - CLOCK_SKEW and settling.end is None  # up to now
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED  # this platform cannot be searched
+
+
+def test_absence_seen_too_soon_after_the_attempt_is_not_believed(scripted, conversation, alice):
+    scripted.confirmable = True
+    scripted.script = [(AdapterError("read timeout", uncertain=True), False)]
+    message = submit(conversation, alice)
+    message.refresh_from_db()
+    attempt = message.delivery_attempts.get()
+
+    outcome = delivery_settle(scripted(), message, attempt, now=attempt.started_at + timedelta(minutes=1))
+
+    assert outcome == "uncertain"
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED and scripted.sent == []
+
+
+def test_a_second_sweep_with_a_stale_view_never_resends(scripted, conversation, alice, django_capture_on_commit_callbacks):
+    from inbox.services import message_claim_for_send
+
+    scripted.confirmable = True
+    scripted.script = [(AdapterError("read timeout", uncertain=True), False)]
+    message = submit(conversation, alice)
+    age(message)
+    message.refresh_from_db()
+    stale_attempt = message.delivery_attempts.get()
+    with django_capture_on_commit_callbacks(execute=False):
+        assert delivery_settle(scripted(), message, stale_attempt, now=timezone.now()) == "retry"
+    _, new_attempt = message_claim_for_send(message.id)  # a worker is sending it again
+
+    # An overlapping sweep, which searched before the requeue, acts on what it saw.
+    assert delivery_settle(scripted(), message, stale_attempt, now=timezone.now()) == "settled-elsewhere"
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENDING
+    new_attempt.refresh_from_db()
+    assert new_attempt.finished_at is None
 
 
 def test_sweep_settles_a_reply_stuck_in_sending_after_a_crash(scripted, conversation, alice, django_capture_on_commit_callbacks):

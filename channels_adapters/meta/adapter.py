@@ -29,10 +29,18 @@ from channels_adapters.base import (
     AdapterError,
     DeliveryResult,
     InboundMessage,
+    MalformedPayload,
     MessageAction,
     PollResult,
     ReplyOption,
     ReplyRefused,
+)
+from channels_adapters.confirmation import (
+    MAX_SEARCH_PAGES,
+    Confirmation,
+    DeliveryWindow,
+    comparable_text,
+    other_reply_ids,
 )
 from channels_adapters.meta import webhook
 from channels_adapters.meta.client import MetaClient
@@ -225,34 +233,124 @@ class MetaAdapter(Adapter):
                                               text=message.text, **kind)
         return DeliveryResult(external_id=external_id, sent_at=timezone.now())
 
-    def confirm_delivery(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult | None:
-        """Look for the reply on Meta after a timeout: same author (us), same text, after we tried."""
-        thread = Thread.parse(conversation.thread_key)
+    def confirm_delivery(
+        self, account: ChannelAccount, conversation: Conversation, message: Message, window: DeliveryWindow
+    ) -> Confirmation:
+        """Search Meta for a reply whose send ended in doubt, over the attempts' time window.
+
+        A public reply is looked for among the replies to the top-level comment (Facebook
+        ``/{comment}/comments``, newest first when Meta does not rank them; Instagram
+        ``/{comment}/replies``), following ``paging.next``. The comment edges take no time
+        filter and Meta may rank comments whatever ``order`` says, so the search is complete
+        only when the edge is read to its last page (Meta: a page without ``next``); within
+        ``MAX_SEARCH_PAGES`` pages of 100, which one comment's replies do not outgrow.
+
+        A private message (Messenger, Instagram, or a private reply to a comment) is looked
+        for among the conversation's messages, newest first. Meta gives the details of only
+        the 20 most recent messages of a conversation, so the search is complete when those
+        reach back past the window's start, or are the whole conversation.
+
+        An item is the reply when it is ours (the Page or the Instagram account), in the
+        window, not already another reply of ours, with the same words. An item in the
+        window that may be ours (or whose author Meta does not show) with other words makes
+        the answer "unknown", never "absent": absence may lead to sending again. Instagram
+        mention replies cannot be searched (the reply sits on someone else's media).
+        """
+        try:
+            thread = Thread.parse(conversation.thread_key)
+        except ValueError as exc:
+            return Confirmation.unknown(str(exc))
         client = client_for(account)
-        ours = {account.external_id, page_id_for(account)}
-        since = message.sent_at - timedelta(minutes=1)
+        search = _ReplySearch(
+            ours={account.external_id, page_id_for(account)}, taken=other_reply_ids(conversation, message),
+            wanted=comparable_text(message.text), window=window,
+        )
         if message.visibility == Message.Visibility.PUBLIC and thread.kind == "comment":
-            edge = "replies" if thread.instagram else "comments"
-            fields = "id,text,timestamp,from" if thread.instagram else "id,message,created_time,from"
-            candidates = client.pages(f"{thread.comment}/{edge}", max_pages=1, fields=fields, limit=50,
-                                      order="reverse_chronological")
-        elif message.visibility == Message.Visibility.PRIVATE:
+            edge, args = ("replies", {"fields": "id,text,timestamp,from"}) if thread.instagram else (
+                "comments", {"fields": "id,message,created_time,from", "order": "reverse_chronological"})
+            for page in client.pages_following_next(f"{thread.comment}/{edge}", max_pages=MAX_SEARCH_PAGES,
+                                                    limit=100, **args):
+                found = search.read(page.get("data"))
+                if found is not None:
+                    return found
+                if not (page.get("paging") or {}).get("next"):
+                    return search.finish(complete=True)
+            return search.finish(complete=False, why=f"Meta has more than {search.read_count} replies under "
+                                                     "the comment; not all of them could be read.")
+        if message.visibility == Message.Visibility.PRIVATE:
             user = thread.user or _author_of(conversation, message.in_reply_to)
             if not user:
-                return None
+                return Confirmation.unknown("The citizen's id for the conversation is not known.")
             args = {"platform": "instagram"} if thread.instagram else {}
-            found = client.get(f"{page_id_for(account)}/conversations", user_id=user,
-                               fields="messages.limit(20){id,message,created_time,from}", **args)
-            candidates = [m for c in found.get("data") or [] for m in (c.get("messages") or {}).get("data") or []]
-        else:
-            return None
-        for item in candidates:
-            text = item.get("message", item.get("text", ""))
-            author = str((item.get("from") or {}).get("id", ""))
+            result = client.get(f"{page_id_for(account)}/conversations", user_id=user,
+                                fields=f"messages.limit({MESSAGE_DETAILS_LIMIT}){{id,message,created_time,from}}",
+                                **args)
+            threads = [c for c in result.get("data") or [] if isinstance(c, dict)]
+            if not threads:
+                return Confirmation.unknown("Meta shows no conversation with the citizen.")
+            complete = True
+            for found_thread in threads:
+                messages = found_thread.get("messages") if isinstance(found_thread.get("messages"), dict) else {}
+                found = search.read(messages.get("data"))
+                if found is not None:
+                    return found
+                whole = not (messages.get("paging") or {}).get("next")
+                complete = complete and (whole or search.reached_start)
+            return search.finish(complete=complete, why=f"The conversation has more than {MESSAGE_DETAILS_LIMIT} "
+                                                        f"messages since {window.start:%H:%M} UTC; Meta shows only "
+                                                        "the most recent ones.")
+        return Confirmation.unknown("Meta offers no way to search for an Instagram mention reply.")
+
+
+# Meta shows the details of only the 20 most recent messages of a conversation.
+MESSAGE_DETAILS_LIMIT = 20
+
+
+class _ReplySearch:
+    """Reads Graph API items (comments or messages) for one reply; see ``confirm_delivery``."""
+
+    def __init__(self, *, ours: set[str], taken: set[str], wanted: str, window: DeliveryWindow):
+        self.ours, self.taken, self.wanted, self.window = ours - {""}, taken, wanted, window
+        self.read_count = 0
+        self.reached_start = False  # an item older than the window was seen
+        self.other = ""  # an item that may be ours, with other words
+
+    def read(self, items) -> Confirmation | None:
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict) or not item.get("id"):
+                continue
+            self.read_count += 1
+            item_id = str(item["id"])
             stamp = item.get("created_time") or item.get("timestamp")
-            if author in ours and text.strip() == message.text.strip() and stamp and when(stamp) >= since:
-                return DeliveryResult(external_id=str(item["id"]), sent_at=when(stamp))
+            try:
+                created = when(stamp) if stamp else None
+            except MalformedPayload:
+                created = None
+            author = item.get("from") if isinstance(item.get("from"), dict) else {}
+            author_id = str(author.get("id") or "")
+            if created is not None and created < self.window.start:
+                self.reached_start = True
+                continue
+            if item_id in self.taken or (author_id and author_id not in self.ours):
+                continue
+            if created is None or not self.window.contains(created):
+                if created is None:
+                    self.other = self.other or item_id  # ours, perhaps, at an unknown time
+                continue
+            text = item.get("message") if "message" in item else item.get("text")
+            if author_id and comparable_text(text if isinstance(text, str) else "") == self.wanted:
+                return Confirmation.delivered(item_id, created, f"found on Meta among {self.read_count} items")
+            self.other = self.other or item_id
         return None
+
+    def finish(self, *, complete: bool, why: str = "") -> Confirmation:
+        if not complete:
+            return Confirmation.unknown(why)
+        if self.other:
+            return Confirmation.unknown(f"Meta has another item that may be ours ({self.other}) from "
+                                        f"{self.window}, with other words.")
+        return Confirmation.absent(f"all {self.read_count} items on Meta were read back past {self.window.start:%H:%M} "
+                                   "UTC; the reply is not among them")
 
 
 def _unavailable(option: ReplyOption, reason: str) -> ReplyOption:

@@ -22,6 +22,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import urllib3
@@ -287,6 +288,30 @@ class MetaClient:
             if not after or not paging.get("next"):
                 return
             args["after"] = after
+
+    def pages_following_next(self, path: str, *, max_pages: int, **args):
+        """Yield whole pages of a list edge (``data`` and ``paging``), following ``paging.next``.
+
+        Meta says to stop only when a page has no ``next`` (a page may be empty and still
+        have one). The next URL's own query is used, whatever the pagination kind (cursors,
+        or ``since``/``until`` on time-paginated edges); the token and proof it carries are
+        dropped: this client adds its own. The caller sees ``paging`` to tell whether the
+        edge was read to its end.
+        """
+        args = dict(args)
+        for _ in range(max_pages):
+            page = self.get(path, **args)
+            yield page
+            next_url = (page.get("paging") or {}).get("next") if isinstance(page.get("paging"), dict) else None
+            if not isinstance(next_url, str) or not next_url:
+                return
+            parsed = urlsplit(next_url)
+            segments = parsed.path.strip("/").split("/")
+            if segments and segments[0].startswith("v") and segments[0][1:].replace(".", "").isdigit():
+                segments = segments[1:]  # the version: this client adds the pinned one
+            path = "/".join(segments)
+            args = {k: v for k, v in parse_qsl(parsed.query, keep_blank_values=True)
+                    if k not in ("access_token", "appsecret_proof")}
 
     def me(self, fields: str) -> dict:
         return self.get("me", fields=fields)

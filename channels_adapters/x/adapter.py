@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,6 +28,13 @@ from channels_adapters.base import (
     ReplyRefused,
     WebhookRejected,
     constant_time_equals,
+)
+from channels_adapters.confirmation import (
+    MAX_SEARCH_PAGES,
+    Confirmation,
+    DeliveryWindow,
+    comparable_text,
+    other_reply_ids,
 )
 from channels_adapters.fields import json_object
 from channels_adapters.x import payloads, text
@@ -265,29 +273,116 @@ class XAdapter(Adapter):
             raise AdapterError("X accepted the reply but did not give its id", uncertain=True)
         return DeliveryResult(external_id=external_id, sent_at=timezone.now())
 
-    def confirm_delivery(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult | None:
-        """Look for the reply among the account's recent posts or the conversation's DMs."""
+    def confirm_delivery(
+        self, account: ChannelAccount, conversation: Conversation, message: Message, window: DeliveryWindow
+    ) -> Confirmation:
+        """Search X for a reply whose send ended in doubt, over the attempts' time window.
+
+        A public reply is looked for among the account's own posts in the window
+        (``GET /2/users/:id/tweets`` with ``start_time``/``end_time``, 100 a page, following
+        ``meta.next_token``): X filters by time, so reaching the last page means the whole
+        window was read, however busy the account. A DM is looked for among the
+        conversation's events, which X returns newest first and cannot filter by time: they
+        are read back to one older than the window (or to the conversation's first event).
+
+        A post is the reply when it answers the same post (``referenced_tweets`` replied_to)
+        with the same words, compared as X gives them back: links wrapped in t.co, the
+        leading @handles X adds to a reply, ``&amp;`` for ``&``. Since "absent" may lead to
+        sending again, a post of ours in the window that answers the same post (or a DM of
+        ours in the conversation) with other words, and that no other reply of ours accounts
+        for, makes the answer "unknown" rather than "absent".
+        """
         api = XApi(x_credentials_fresh(account))
-        since = message.sent_at - timedelta(minutes=1)
+        taken = other_reply_ids(conversation, message)
+        wanted = _comparable(message.text)
         if message.visibility == Message.Visibility.PUBLIC:
             target = self._reply_target(conversation, message)
-            page = api.user_posts(account.external_id, start_time=since)
-            for post in page.body.get("data") or []:
-                if not isinstance(post, dict) or not isinstance(post.get("id"), str):
+            if not target:
+                return Confirmation.unknown("There is no post in the conversation that the reply answered.")
+            return self._find_reply_post(api, account, target, wanted, taken, window)
+        target = self._dm_target(conversation)
+        dm_conversation_id = target.get("dm_conversation_id") or payloads.one_to_one_conversation_id(
+            account.external_id, target["participant_id"])
+        return self._find_dm(api, account, dm_conversation_id, wanted, taken, window)
+
+    @staticmethod
+    def _find_reply_post(api: XApi, account: ChannelAccount, target: str, wanted: str, taken: set[str],
+                         window: DeliveryWindow) -> Confirmation:
+        token, read, other = None, 0, ""
+        for _ in range(MAX_SEARCH_PAGES):
+            page = api.user_posts(account.external_id, start_time=window.start, end_time=window.end,
+                                  pagination_token=token)
+            posts = page.body.get("data") if isinstance(page.body.get("data"), list) else []
+            read += len(posts)
+            for post in posts:
+                if not isinstance(post, dict) or not isinstance(post.get("id"), str) or post["id"] in taken:
                     continue
                 replied = {r.get("id") for r in post.get("referenced_tweets") or []
                            if isinstance(r, dict) and r.get("type") == "replied_to"}
-                if target in replied:
-                    return DeliveryResult(external_id=post["id"], sent_at=_dt(post.get("created_at")))
-            return None
-        target = self._dm_target(conversation)
-        page = api.dm_events(dm_conversation_id=target.get("dm_conversation_id") or payloads.one_to_one_conversation_id(
-            account.external_id, target["participant_id"]))
-        for event in page.body.get("data") or []:
-            if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-                continue
-            created = _dt(event.get("created_at"))
-            if (event.get("sender_id") == account.external_id and event.get("text") == message.text
-                    and created is not None and created >= since):
-                return DeliveryResult(external_id=event["id"], sent_at=created)
-        return None
+                if target not in replied:
+                    continue
+                if _comparable(post.get("text"), from_x=True) == wanted:
+                    return Confirmation.delivered(post["id"], _dt(post.get("created_at")),
+                                                  f"found on X among {read} posts from {window}")
+                other = other or post["id"]
+            meta = page.body.get("meta") if isinstance(page.body.get("meta"), dict) else {}
+            token = meta.get("next_token")
+            if not token:
+                break
+        else:
+            return Confirmation.unknown(f"X has more than {read} posts of the account from {window}; "
+                                        "not all of them could be read.")
+        if other:
+            return Confirmation.unknown(f"X has another reply of the account to the same post ({other}) from "
+                                        f"{window}, with other words.")
+        return Confirmation.absent(f"all {read} posts of the account on X from {window} were read; "
+                                   "the reply is not among them")
+
+    @staticmethod
+    def _find_dm(api: XApi, account: ChannelAccount, dm_conversation_id: str, wanted: str, taken: set[str],
+                 window: DeliveryWindow) -> Confirmation:
+        token, read, other = None, 0, ""
+        for _ in range(MAX_SEARCH_PAGES):
+            page = api.dm_events(dm_conversation_id=dm_conversation_id, pagination_token=token)
+            events = page.body.get("data") if isinstance(page.body.get("data"), list) else []
+            reached_start = False
+            for event in events:
+                if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+                    continue
+                created = _dt(event.get("created_at"))
+                if created is None:
+                    other = other or event["id"]  # cannot be placed in time: cannot be ruled out
+                    continue
+                if created < window.start:
+                    reached_start = True
+                    continue
+                if not window.contains(created):
+                    continue
+                read += 1
+                if event.get("sender_id") != account.external_id or event["id"] in taken:
+                    continue
+                if _comparable(event.get("text"), from_x=True) == wanted:
+                    return Confirmation.delivered(event["id"], created, f"found on X among {read} DM events")
+                other = other or event["id"]
+            meta = page.body.get("meta") if isinstance(page.body.get("meta"), dict) else {}
+            token = meta.get("next_token")
+            if reached_start or not token:
+                break
+        else:
+            return Confirmation.unknown(f"The DM conversation on X has more than {read} events from {window}; "
+                                        "not all of them could be read.")
+        if other:
+            return Confirmation.unknown(f"X has another DM of the account in the conversation ({other}) from "
+                                        f"{window}, with other words.")
+        return Confirmation.absent(f"all {read} DM events of the conversation on X from {window} were read; "
+                                   "the reply is not among them")
+
+
+_LEADING_HANDLES = re.compile(r"^(?:@\w{1,15}\s+)+")
+
+
+def _comparable(value, *, from_x: bool = False) -> str:
+    """A reply's words as X gives them back: see ``comparable_text``; X also starts a reply
+    with the @handles of the people it answers, which the officer did not write."""
+    text = comparable_text(value if isinstance(value, str) else "", unescape=from_x)
+    return _LEADING_HANDLES.sub("", text)

@@ -30,6 +30,8 @@ TWEET_FIELDS = (
 USER_FIELDS = ("username", "name", "location", "verified", "verified_type", "public_metrics",
                "profile_image_url", "description", "protected")
 MEDIA_FIELDS = ("media_key", "type", "url", "preview_image_url", "alt_text")
+# X refuses an end_time that is not some seconds in the past (its search endpoints say 10).
+END_TIME_MARGIN = timedelta(seconds=30)
 DM_EVENT_FIELDS = ("id", "text", "event_type", "created_at", "dm_conversation_id", "sender_id",
                    "participant_ids", "referenced_tweets", "attachments")
 
@@ -182,10 +184,19 @@ class XApi:
             user_fields=list(USER_FIELDS), media_fields=list(MEDIA_FIELDS),
         )
 
-    def user_posts(self, user_id: str, *, start_time: datetime, max_results: int = 20) -> Page:
+    def user_posts(self, user_id: str, *, start_time: datetime, end_time: datetime | None = None,
+                   pagination_token: str | None = None, max_results: int = 100) -> Page:
+        """The account's own posts (replies included) between two times, newest first.
+
+        X wants ``end_time`` in the past (a time after the request is refused as invalid),
+        so an end that is not at least ``END_TIME_MARGIN`` old is left out: "up to now".
+        """
+        if end_time is not None and end_time > datetime.now(UTC) - END_TIME_MARGIN:
+            end_time = None
         return self._get(
-            self.client.get_users_tweets, user_id, start_time=start_time, max_results=max_results,
-            tweet_fields=["created_at", "referenced_tweets", "conversation_id", "text"],
+            self.client.get_users_tweets, user_id, start_time=start_time, end_time=end_time,
+            pagination_token=pagination_token, max_results=max_results,
+            tweet_fields=["created_at", "referenced_tweets", "conversation_id", "text", "author_id"],
         )
 
     # --- writes ---

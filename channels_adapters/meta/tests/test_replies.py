@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
+import responses
 import time_machine
 
 from channels_adapters.base import ReplyRefused
@@ -20,9 +21,10 @@ from channels_adapters.meta.tests.conftest import (
     TOKEN,
     committed,
     deliver,
+    fixture_bytes,
     fixture_json,
 )
-from channels_adapters.outbound import reply_options, reply_submit
+from channels_adapters.outbound import outbound_sweep, reply_options, reply_submit
 from inbox.models import ChannelAccount, Conversation, DeliveryAttempt, Message
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +39,10 @@ IG_REPLY = "17890123456789099"
 SOON = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 TWO_DAYS_LATER = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 EIGHT_DAYS_LATER = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+SWEPT = datetime(2026, 11, 20, 10, 40, tzinfo=UTC)  # the sweep settles a reply in doubt
+BUSY_REPLIES = {None: "graph_comment_replies__busy_page1_of_3.json",
+                "QVFIUmxtbVd5N2NPbmVfM1M2d2ZA1": "graph_comment_replies__busy_page2_of_3.json",
+                "QVFIUmxtbVd5N2NPbmVfM1M2d2ZA3": "graph_comment_replies__busy_page3_of_3.json"}
 
 
 def form(call) -> dict[str, str]:
@@ -55,6 +61,25 @@ def submit(conversation: Conversation, user, option: str, text: str = "Bon dia, 
 
 def options(conversation: Conversation) -> dict:
     return {o.key: o for o in reply_options(conversation)}
+
+
+class Edge:
+    """A Graph API list edge: the fixture it answers for each ``after`` cursor (None: the first
+    page). Swap ``pages`` to change what Meta shows; the queries are kept."""
+
+    def __init__(self, graph, url: str, pages: dict):
+        self.pages, self.queries = pages, []
+        graph.add_callback(responses.GET, url, callback=self, content_type="application/json")
+
+    def __call__(self, request):
+        found = parse_qs(urlparse(request.url).query)
+        self.queries.append(found)
+        name = self.pages[found.get("after", [None])[0]]
+        return (500 if name.startswith("graph_error__") else 200), {}, fixture_bytes(name)
+
+
+def sends(graph) -> int:
+    return sum(1 for c in graph.calls if c.request.method == "POST")
 
 
 @pytest.fixture
@@ -317,11 +342,118 @@ def test_timeout_not_found_on_meta_is_failed_as_uncertain(messenger_thread, alic
     graph.get(f"{GRAPH}/{PAGE_ID}/conversations", json={"data": []})
 
     message = submit(messenger_thread, alice, "message")
+    assert message.delivery_status == Message.Delivery.SENDING  # in doubt: the sweep decides
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
 
+    message.refresh_from_db()
     assert message.delivery_status == Message.Delivery.FAILED
-    assert "not known whether" in message.delivery_error
+    assert "not known whether" in message.delivery_error and "no conversation" in message.delivery_error
     assert message.delivery_attempts.get().outcome == DeliveryAttempt.Outcome.UNCERTAIN
     assert query(graph.calls[1])["user_id"] == PSID
+    assert sends(graph) == 1
+
+
+def test_public_reply_on_the_third_page_of_replies_is_found_by_the_sweep(comment_thread, alice, graph, at_soon):
+    graph.post(f"{GRAPH}/{MARTA_COMMENT}/comments", body=requests.Timeout("read timed out"))
+    replies = Edge(graph, f"{GRAPH}/{MARTA_COMMENT}/comments", {None: "graph_comment_replies__empty.json"})
+    message = submit(comment_thread, alice, "public")
+    assert message.delivery_status == Message.Delivery.SENDING  # Meta does not show it yet
+
+    replies.pages = BUSY_REPLIES  # 231 replies under Marta's comment by 10:40
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert message.external_id == "1029384756473829_1203948576200014"
+    assert message.delivered_at == datetime(2026, 11, 20, 10, 0, 6, tzinfo=UTC)
+    assert sends(graph) == 1
+    assert [q.get("after", [None])[0] for q in replies.queries] == [None, *BUSY_REPLIES]
+    for found in replies.queries:  # paging.next followed, with this client's token only
+        assert found["access_token"] == [TOKEN] and found["limit"] == ["100"]
+
+
+def test_public_reply_not_under_the_comment_is_posted_again_once(comment_thread, alice, graph, at_soon):
+    graph.post(f"{GRAPH}/{MARTA_COMMENT}/comments", body=requests.ConnectionError("connection reset by peer"))
+    graph.post(f"{GRAPH}/{MARTA_COMMENT}/comments", json=fixture_json("comment_reply__success.json"))
+    Edge(graph, f"{GRAPH}/{MARTA_COMMENT}/comments", {None: "graph_comment_replies__without_our_reply.json"})
+    message = submit(comment_thread, alice, "public")
+    assert message.delivery_status == Message.Delivery.SENDING and sends(graph) == 1
+
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert message.external_id == "1029384756473829_1203948576077777"
+    assert sends(graph) == 2
+    first, second = message.delivery_attempts.all()
+    assert (first.outcome, first.platform_code) == (DeliveryAttempt.Outcome.RETRY, "not-found")
+    assert second.outcome == DeliveryAttempt.Outcome.SENT
+
+
+def test_meta_error_during_the_search_fails_the_reply_as_uncertain_never_resent(comment_thread, alice, graph,
+                                                                                 at_soon):
+    graph.post(f"{GRAPH}/{MARTA_COMMENT}/comments", body=requests.Timeout("read timed out"))
+    Edge(graph, f"{GRAPH}/{MARTA_COMMENT}/comments", {None: "graph_error__unknown_transient.json"})
+    message = submit(comment_thread, alice, "public")
+
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED
+    assert message.delivery_attempts.get().outcome == DeliveryAttempt.Outcome.UNCERTAIN
+    assert "not known whether" in message.delivery_error and "search on the platform failed" in message.delivery_error
+    assert sends(graph) == 1
+
+
+def test_messenger_reply_found_in_the_conversation_by_the_sweep(messenger_thread, alice, graph, at_soon):
+    graph.post(f"{GRAPH}/{PAGE_ID}/messages", body=requests.Timeout("read timed out"))
+    conversations = Edge(graph, f"{GRAPH}/{PAGE_ID}/conversations", {None: "graph_conversations__none.json"})
+    message = submit(messenger_thread, alice, "message")
+
+    conversations.pages = {None: "graph_conversations__with_our_reply.json"}
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert message.external_id == "m_OurReplyFromTheSendApi0000aaaabbbbccccddddeeeeffff00001111"
+    assert conversations.queries[-1]["fields"] == ["messages.limit(20){id,message,created_time,from}"]
+    assert sends(graph) == 1
+
+
+def test_messenger_reply_absent_back_past_the_window_is_sent_again(messenger_thread, alice, graph, at_soon):
+    graph.post(f"{GRAPH}/{PAGE_ID}/messages", body=requests.Timeout("read timed out"))
+    graph.post(f"{GRAPH}/{PAGE_ID}/messages", json=fixture_json("send_api__success.json"))
+    Edge(graph, f"{GRAPH}/{PAGE_ID}/conversations",
+         {None: "graph_conversations__back_past_the_window_without_our_reply.json"})
+    message = submit(messenger_thread, alice, "message")
+
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert sends(graph) == 2
+    assert [a.outcome for a in message.delivery_attempts.all()] == ["retry", "sent"]
+
+
+def test_conversation_busier_than_meta_shows_cannot_tell(messenger_thread, alice, graph, at_soon):
+    """Meta details only a conversation's 20 most recent messages: all after the attempt here."""
+    graph.post(f"{GRAPH}/{PAGE_ID}/messages", body=requests.Timeout("read timed out"))
+    Edge(graph, f"{GRAPH}/{PAGE_ID}/conversations", {None: "graph_conversations__busier_than_meta_shows.json"})
+    message = submit(messenger_thread, alice, "message")
+
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED
+    assert "not known whether" in message.delivery_error and "more than 20 messages" in message.delivery_error
+    assert sends(graph) == 1
 
 
 @pytest.mark.parametrize("header", [

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
 import responses
+import time_machine
 from django.core.exceptions import PermissionDenied
 
 from channels_adapters.base import ReplyRefused
-from channels_adapters.outbound import reply_submit
+from channels_adapters.confirmation import MAX_SEARCH_PAGES
+from channels_adapters.outbound import outbound_sweep, reply_submit
 from inbox.models import ChannelAccount, Conversation, DeliveryAttempt, Message
 
 from .conftest import ACCOUNT_ID, CITIZEN_ID, committed, fixture_bytes, post_x
@@ -22,6 +25,18 @@ pytestmark = pytest.mark.django_db
 TWEETS = "/2/tweets"
 DM_WITH_CITIZEN = f"/2/dm_conversations/with/{CITIZEN_ID}/messages"
 TEXT = "Bon dia Marta, ho hem passat al servei de neteja del districte. Avui mateix hi passaran."
+TIMELINE = f"/2/users/{ACCOUNT_ID}/tweets"
+DM_EVENTS = f"/2/dm_conversations/{ACCOUNT_ID}-{CITIZEN_ID}/dm_events"
+# X gives it back as "@marta_puig Bon dia ... Neteja &amp; Residus. Detalls: https://t.co/Qw3rTy7UiO".
+LINKED_TEXT = ("Bon dia Marta, ho hem passat al servei de Neteja & Residus. Detalls: "
+               "https://ajuntament.example.cat/serveis/residus/recollida-de-contenidors?districte=gracia")
+# The mention came at 08:15; the officer answered at 09:00; the sweep ran at 09:47.
+ANSWERED, SWEPT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC), datetime(2026, 11, 20, 9, 47, tzinfo=UTC)
+# The citizen's DM came at 12:00.
+DM_ANSWERED, DM_SWEPT = datetime(2026, 11, 20, 12, 5, tzinfo=UTC), datetime(2026, 11, 20, 12, 40, tzinfo=UTC)
+BUSY = {None: "users_tweets__busy_page1_of_3.json",
+        "7140dibdnow9c7btw3z2vwioeklk0zvkpfobnqdi6ie7w": "users_tweets__busy_page2_of_3.json",
+        "7140dibdnow9c7btw3z2vvvtu1dqe6o3b0t3vw1fmd7as": "users_tweets__busy_page3_of_3.json"}
 
 
 @pytest.fixture
@@ -45,6 +60,29 @@ def submit(conversation, user, text=TEXT, option="public") -> Message:
 def add(api, method, path, fixture=None, status=200, **kwargs):
     body = fixture_bytes(fixture) if fixture else kwargs.pop("body", b"{}")
     api.add(method, api.base + path, body=body, status=status, content_type="application/json", **kwargs)
+
+
+class Paginated:
+    """An X list endpoint: the fixture it answers for each ``pagination_token`` (None: the
+    first page; "*": any other). Swap ``pages`` to change what X shows; ``queries`` are kept."""
+
+    def __init__(self, api, path: str, pages: dict):
+        self.pages, self.queries = pages, []
+        api.add_callback(responses.GET, api.base + path, callback=self, content_type="application/json")
+
+    def __call__(self, request):
+        query = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
+        self.queries.append(query)
+        name = self.pages.get(query.get("pagination_token"), self.pages.get("*"))
+        return (503 if name.startswith("errors__503") else 200), {}, fixture_bytes(name)
+
+    @property
+    def tokens(self) -> list:
+        return [q.get("pagination_token") for q in self.queries]
+
+
+def posts_sent(api) -> int:
+    return sum(1 for c in api.calls if c.request.method == "POST")
 
 
 def test_public_reply_is_posted_in_reply_to_the_mention(api, mention, alice):
@@ -170,16 +208,132 @@ def test_timeout_after_sending_finds_the_reply_instead_of_posting_twice(api, men
     assert sum(1 for c in api.calls if c.request.method == "POST") == 1
 
 
-def test_timeout_that_cannot_be_confirmed_is_failed_as_uncertain_never_resent(api, mention, alice):
+def test_reply_on_the_third_page_of_a_busy_account_is_found_by_the_sweep_minutes_later(api, mention, alice):
     api.add(responses.POST, api.base + TWEETS, body=requests.ReadTimeout("read timed out"))
-    add(api, responses.GET, f"/2/users/{ACCOUNT_ID}/tweets", body=b'{"meta":{"result_count":0}}')
+    timeline = Paginated(api, TIMELINE, {None: "users_tweets__empty.json"})  # X has not shown it yet
+    with time_machine.travel(ANSWERED, tick=False):
+        message = submit(mention, alice, text=LINKED_TEXT)
+    assert message.delivery_status == Message.Delivery.SENDING  # in doubt, not failed
 
-    message = submit(mention, alice)
+    timeline.pages = BUSY  # 223 posts since: the reply is on the third page
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
 
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    # Not the same words sent to @laia_m a minute later: the post that answers Marta.
+    assert message.external_id == "1861000000000020007"
+    assert message.delivered_at == datetime(2026, 11, 20, 9, 0, 7, tzinfo=UTC)
+    assert posts_sent(api) == 1
+    assert timeline.tokens == [None, None, *list(BUSY)[1:]]
+    for query in timeline.queries:  # the attempt's window, not "the last 20 posts"
+        assert query["start_time"] == "2026-11-20T08:58:00Z" and query["max_results"] == "100"
+        assert "end_time" not in query  # up to now
+
+
+def test_whole_window_read_without_the_reply_sends_it_again_once(api, mention, alice):
+    api.add(responses.POST, api.base + TWEETS, body=requests.ConnectionError("connection reset by peer"))
+    add(api, responses.POST, TWEETS, "create_tweet__created.json", status=201)
+    timeline = Paginated(api, TIMELINE, {None: "users_tweets__window_without_the_reply.json"})
+    with time_machine.travel(ANSWERED, tick=False):
+        message = submit(mention, alice)
+    assert message.delivery_status == Message.Delivery.SENDING  # absent right away proves nothing
+    assert posts_sent(api) == 1
+
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert message.external_id == "1861000000000009001"
+    assert posts_sent(api) == 2
+    first, second = message.delivery_attempts.all()
+    assert (first.outcome, first.platform_code) == (DeliveryAttempt.Outcome.RETRY, "not-found")
+    assert "all 4 posts" in first.error and second.outcome == DeliveryAttempt.Outcome.SENT
+    assert len(timeline.queries) == 2
+
+
+def test_another_reply_of_ours_to_the_same_post_is_not_taken_for_absence(api, mention, alice):
+    """An officer answered Marta from X's own app meanwhile: that may be a reworded copy."""
+    api.add(responses.POST, api.base + TWEETS, body=requests.ReadTimeout("read timed out"))
+    Paginated(api, TIMELINE, {None: "users_tweets__another_reply_to_the_same_post.json"})
+    with time_machine.travel(ANSWERED, tick=False):
+        message = submit(mention, alice)
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
     assert message.delivery_status == Message.Delivery.FAILED
     assert message.delivery_attempts.get().outcome == DeliveryAttempt.Outcome.UNCERTAIN
-    assert "not known whether" in message.delivery_error
-    assert sum(1 for c in api.calls if c.request.method == "POST") == 1
+    assert "1861000000000010301" in message.delivery_error
+    assert posts_sent(api) == 1
+
+
+def test_timeout_that_cannot_be_confirmed_is_failed_as_uncertain_never_resent(api, mention, alice):
+    api.add(responses.POST, api.base + TWEETS, body=requests.ReadTimeout("read timed out"))
+    timeline = Paginated(api, TIMELINE, {"*": "errors__503.json", None: "errors__503.json"})
+    with time_machine.travel(ANSWERED, tick=False):
+        message = submit(mention, alice)
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED
+    assert message.delivery_attempts.get().outcome == DeliveryAttempt.Outcome.UNCERTAIN
+    assert "not known whether" in message.delivery_error and "X is having trouble (503" in message.delivery_error
+    assert posts_sent(api) == 1 and len(timeline.queries) == 2
+
+
+def test_a_window_longer_than_the_search_budget_cannot_tell(api, mention, alice):
+    api.add(responses.POST, api.base + TWEETS, body=requests.ReadTimeout("read timed out"))
+    timeline = Paginated(api, TIMELINE, {None: BUSY[None], "*": BUSY[None]})  # pages without end
+    with time_machine.travel(ANSWERED, tick=False):
+        message = submit(mention, alice)
+    with time_machine.travel(SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.FAILED
+    assert "not all of them could be read" in message.delivery_error
+    assert len(timeline.queries) == 2 * MAX_SEARCH_PAGES and posts_sent(api) == 1
+
+
+def test_dm_found_on_the_second_page_of_the_conversation(api, dm, alice):
+    api.add(responses.POST, api.base + DM_WITH_CITIZEN, body=requests.ReadTimeout("read timed out"))
+    events = Paginated(api, DM_EVENTS, {None: "dm_conversation_events__only_the_citizen.json"})
+    with time_machine.travel(DM_ANSWERED, tick=False):
+        message = submit(dm, alice, text="Gràcies, ho revisem.", option="private")
+    assert message.delivery_status == Message.Delivery.SENDING
+
+    events.pages = {None: "dm_conversation_events__newest_from_the_citizen.json",
+                    "0YQ1AC2Q1GAQ0PIVJ6NQ8YJ3LK": "dm_conversation_events__older_with_our_reply.json"}
+    with time_machine.travel(DM_SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert message.external_id == "1861000000000007050"
+    assert posts_sent(api) == 1
+
+
+def test_dm_not_in_the_conversation_back_to_the_window_is_sent_again(api, dm, alice):
+    api.add(responses.POST, api.base + DM_WITH_CITIZEN, body=requests.ReadTimeout("read timed out"))
+    add(api, responses.POST, DM_WITH_CITIZEN, "create_dm__created.json", status=201)
+    events = Paginated(api, DM_EVENTS, {None: "dm_conversation_events__only_the_citizen.json"})
+    with time_machine.travel(DM_ANSWERED, tick=False):
+        message = submit(dm, alice, text="Gràcies, ho revisem.", option="private")
+
+    events.pages = {None: "dm_conversation_events__newest_from_the_citizen.json",
+                    "0YQ1AC2Q1GAQ0PIVJ6NQ8YJ3LK": "dm_conversation_events__older_without_our_reply.json"}
+    with time_machine.travel(DM_SWEPT, tick=False):
+        committed(outbound_sweep)
+
+    message.refresh_from_db()
+    assert message.delivery_status == Message.Delivery.SENT
+    assert message.external_id == "1861000000000009501"
+    assert posts_sent(api) == 2
+    # It stopped at the first event older than the window: the third page was never asked for.
+    assert events.tokens == [None, None, "0YQ1AC2Q1GAQ0PIVJ6NQ8YJ3LK"]
 
 
 def test_expiring_token_is_refreshed_persisted_and_used(api, mention, alice, x_account, settings):
