@@ -9,9 +9,10 @@ through the channel the citizen used (send).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.http import HttpRequest, HttpResponse
 
@@ -25,11 +26,14 @@ __all__ = [
     "AdapterError",
     "Attachment",
     "DeliveryResult",
+    "Ignored",
     "InboundAuthor",
     "InboundMessage",
     "MalformedPayload",
     "MessageAction",
+    "ParseResult",
     "PollResult",
+    "Quarantined",
     "ReplyOption",
     "ReplyRefused",
     "WebhookRejected",
@@ -82,6 +86,61 @@ class ReplyRefused(Exception):
     """The platform would refuse this reply (too long, outside the messaging window...)."""
 
 
+# What reading one item of a payload can raise when the item is not what the platform
+# documents: the item is quarantined with the reason; its neighbours are kept. (A database
+# error is not among them: that is ours, and the whole event stays pending.)
+ITEM_ERRORS = (MalformedPayload, ValueError, KeyError, TypeError, AttributeError, IndexError,
+               OverflowError, RecursionError)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """An item of a delivery that could not be read, kept with its reason for replay."""
+
+    locator: str  # where in the body: "entry[0].messaging[1]", "tweet_create_events[2]"
+    reason: str
+    fragment: Any  # the JSON of the item itself
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """An item of a kind the inbox does not keep on purpose (reads, likes, typing...)."""
+
+    kind: str
+
+
+@dataclass
+class ParseResult:
+    """What one delivery or poll page held: read, quarantined, ignored on purpose.
+
+    One unreadable item never sinks its neighbours: adapters read each item through
+    ``read()``. A body that cannot be read at all raises ``MalformedPayload`` instead.
+    """
+
+    messages: list[InboundMessage] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    # Accounts whose grant the platform says was withdrawn: the pipeline marks them.
+    reconnect_account_ids: list[str] = field(default_factory=list)
+
+    def read(self, locator: str, fragment: Any, reader: Callable[..., InboundMessage | Ignored | None],
+             *args: Any, **kwargs: Any) -> None:
+        """Read one item with ``reader``; quarantine it if it cannot be read."""
+        try:
+            item = reader(*args, **kwargs)
+        except ITEM_ERRORS as exc:
+            self.quarantine(locator, fragment, exc)
+            return
+        if isinstance(item, Ignored):
+            self.ignored.append(item.kind)
+        elif item is not None:
+            self.messages.append(item)
+
+    def quarantine(self, locator: str, fragment: Any, exc: BaseException | str) -> None:
+        reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        self.quarantined.append(Quarantined(locator=locator, reason=reason[:1000], fragment=fragment))
+
+
 @dataclass(frozen=True)
 class DeliveryResult:
     external_id: str
@@ -90,7 +149,11 @@ class DeliveryResult:
 
 @dataclass(frozen=True)
 class PollResult:
-    payloads: list[bytes] = field(default_factory=list)  # each stored as a RawEvent(source=poll)
+    """What one poll read. Each page is stored as a RawEvent(source=poll); an endpoint's new
+    cursor is saved in the transaction that stores its pages' items, and only if every page
+    of it could be read, so a page that fails is fetched again from the old cursor."""
+
+    pages: dict[str, list[bytes]] = field(default_factory=dict)  # endpoint -> pages
     cursors: dict[str, dict] = field(default_factory=dict)  # endpoint -> new cursor
     next_poll_at: datetime | None = None
 
@@ -158,7 +221,12 @@ class Adapter:
         """
         raise NotImplementedError
 
-    def parse(self, raw: RawEvent) -> list[InboundMessage]:
+    def is_test_delivery(self, body: bytes) -> bool:
+        """A platform's "send a test" delivery: answered 200 and not stored."""
+        return False
+
+    def parse(self, raw: RawEvent) -> ParseResult:
+        """Read every item of a delivery; raise MalformedPayload only if none can be read."""
         raise NotImplementedError
 
     def poll(self, account: ChannelAccount) -> PollResult:

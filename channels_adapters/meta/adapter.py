@@ -28,9 +28,9 @@ from channels_adapters.base import (
     Adapter,
     AdapterError,
     DeliveryResult,
-    InboundMessage,
     MalformedPayload,
     MessageAction,
+    ParseResult,
     PollResult,
     ReplyOption,
     ReplyRefused,
@@ -44,7 +44,7 @@ from channels_adapters.confirmation import (
 )
 from channels_adapters.meta import webhook
 from channels_adapters.meta.client import MetaClient
-from channels_adapters.meta.events import Thread, parse_body, when
+from channels_adapters.meta.events import Thread, is_test_delivery, parse_body, when
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,10 @@ class MetaAdapter(Adapter):
     def webhook_account_ids(self, body: bytes) -> list[str]:
         return webhook.account_ids(body)
 
-    def parse(self, raw: RawEvent) -> list[InboundMessage]:
+    def is_test_delivery(self, body: bytes) -> bool:
+        return is_test_delivery(webhook.load(body))
+
+    def parse(self, raw: RawEvent) -> ParseResult:
         return parse_body(webhook.load(bytes(raw.body)), mention_lookup=_mention_lookup)
 
     def poll(self, account: ChannelAccount) -> PollResult:

@@ -22,7 +22,7 @@ from channels_adapters.base import (
     Adapter,
     AdapterError,
     DeliveryResult,
-    InboundMessage,
+    ParseResult,
     PollResult,
     ReplyOption,
     ReplyRefused,
@@ -36,7 +36,7 @@ from channels_adapters.confirmation import (
     comparable_text,
     other_reply_ids,
 )
-from channels_adapters.fields import json_object
+from channels_adapters.readers import json_object
 from channels_adapters.x import payloads, text
 from channels_adapters.x.accounts import x_credentials_fresh
 from channels_adapters.x.client import Page, XApi
@@ -94,14 +94,8 @@ class XAdapter(Adapter):
     def webhook_account_ids(self, body: bytes) -> list[str]:
         return payloads.account_ids(json_object(body))
 
-    def parse(self, raw: RawEvent) -> list[InboundMessage]:
-        parsed = payloads.parse(json_object(bytes(raw.body)), thread_of=self._thread_of)
-        if parsed.revoked_account_ids:
-            from inbox.services import account_mark_error
-
-            for account in ChannelAccount.objects.filter(platform="x", external_id__in=parsed.revoked_account_ids):
-                account_mark_error(account, "The account withdrew this app's access on X.", needs_reconnect=True)
-        return parsed.messages
+    def parse(self, raw: RawEvent) -> ParseResult:
+        return payloads.parse(json_object(bytes(raw.body)), thread_of=self._thread_of)
 
     @staticmethod
     def _thread_of(account_external_id: str, post_id: str) -> str | None:
@@ -116,7 +110,7 @@ class XAdapter(Adapter):
         now = timezone.now()
         api = XApi(x_credentials_fresh(account))
         cursors = account.cursors or {}
-        result_payloads: list[bytes] = []
+        pages_read: dict[str, list[bytes]] = {}
         new_cursors: dict[str, dict] = {}
         errors: list[AdapterError] = []
         fetchers = ((payloads.POLL_MENTIONS, self._poll_mentions), (payloads.POLL_DMS, self._poll_dms))
@@ -137,7 +131,7 @@ class XAdapter(Adapter):
                 logger.warning("x poll %s %s: %s", account.external_id, name, exc)
             else:
                 # An empty page carries nothing worth a RawEvent row every minute.
-                result_payloads += [self._poll_payload(name, account, p) for p in pages if p.body.get("data")]
+                pages_read[name] = [self._poll_payload(name, account, p) for p in pages if p.body.get("data")]
                 cursor.pop("error", None)
                 cursor["next_at"] = self._next_at(pages[-1], now, name).isoformat()
             new_cursors[name] = cursor
@@ -147,7 +141,7 @@ class XAdapter(Adapter):
             raise AdapterError("; ".join(str(e) for e in errors), retry_at=first, code=errors[0].code)
         schedule = [_dt(c.get("next_at")) for c in {**cursors, **new_cursors}.values() if isinstance(c, dict)]
         next_poll_at = min((d for d in schedule if d is not None), default=None)
-        return PollResult(payloads=result_payloads, cursors=new_cursors, next_poll_at=next_poll_at)
+        return PollResult(pages=pages_read, cursors=new_cursors, next_poll_at=next_poll_at)
 
     @staticmethod
     def _poll_payload(kind: str, account: ChannelAccount, page: Page) -> bytes:
