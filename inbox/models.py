@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from inbox.encryption import EncryptedJSONField
 
@@ -74,6 +75,10 @@ class ChannelAccount(models.Model):
     next_poll_at = models.DateTimeField(null=True, blank=True)
     default_team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="default_for_accounts"
+    )
+    # When the account is served (routing.ServiceCalendar); none: around the clock.
+    calendar = models.ForeignKey(
+        "routing.ServiceCalendar", null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
     )
     simulated = models.BooleanField(
         default=False,
@@ -186,6 +191,11 @@ class Conversation(models.Model):
     last_message_at = models.DateTimeField(null=True, blank=True)
     routed_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # SLA, denormalised from routing's clocks (only routing.sla writes these; docs/sla.md).
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True, help_text="Due time of the current target")
+    sla_state = models.CharField(max_length=10, blank=True)
+    first_response_kind = models.CharField(max_length=12, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -208,6 +218,15 @@ class Conversation(models.Model):
             models.Index(fields=["team", "status", "-last_inbound_at"], name="conv_team_status_idx"),
             models.Index(fields=["status", "-last_inbound_at", "-id"], name="conv_status_idx"),
             models.Index(fields=["contact", "-created_at"], name="conv_contact_idx"),
+            # Queues sorted by due time (most urgent first), filtered to at risk / breached.
+            models.Index(
+                fields=["team", "sla_due_at", "id"], name="conv_team_sla_due_idx",
+                condition=Q(status__in=["new", "open", "pending", "snoozed"]),
+            ),
+            models.Index(
+                fields=["sla_due_at", "id"], name="conv_sla_due_idx",
+                condition=Q(status__in=["new", "open", "pending", "snoozed"]),
+            ),
             models.Index(
                 fields=["team", "-last_inbound_at", "-id"],
                 name="conv_unassigned_idx",
@@ -305,6 +324,11 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # Outbound only: the saved reply it was written from (a holding one fulfils the first
+    # response as "holding" and starts the clock of the real answer).
+    saved_reply = models.ForeignKey(
+        "inbox.SavedReply", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -437,8 +461,22 @@ class DeliveryAttempt(models.Model):
 
 
 class SavedReply(models.Model):
+    class Kind(models.TextChoices):
+        # "holding" stops the first-response clock as a holding reply (docs/sla.md); the rest
+        # follow the guide's kinds of answer.
+        ACKNOWLEDGEMENT = "acknowledgement", _("Acknowledgement")
+        HOLDING = "holding", _("Holding reply")
+        SIGNPOSTING = "signposting", _("Signposting")
+        CLARIFICATION = "clarification", _("Clarification")
+        EXPLORATORY = "exploratory", _("Exploratory")
+        ENCOURAGEMENT = "encouragement", _("Encouragement")
+        INVITATION = "invitation", _("Invitation")
+        APOLOGY = "apology", _("Apology")
+        OTHER = "other", _("Other")
+
     title = models.CharField(max_length=120)
     body = models.TextField()
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="saved_replies")
     language = models.CharField(max_length=8, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -1,0 +1,271 @@
+"""Service calendars, SLA policies, stored clocks, the append-only ledger and its rollups.
+
+See docs/sla.md. Only ``routing.sla`` and ``routing.sla_scan`` write clocks, events and
+rollups; everything here can be recomputed from ``SlaEvent``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
+
+
+def default_warn_at() -> list[int]:
+    return [75, 90]
+
+
+def default_escalations() -> list[dict]:
+    return [{"at": 100, "action": "notify_supervisors"}]
+
+
+class ServiceCalendar(models.Model):
+    """When a channel is served: see ``routing.calendars.Calendar`` for the arithmetic."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Madrid")
+    # [{"weekday": 0, "opens": "08:00", "closes": "22:00"}, ...]; weekday 0 = Monday.
+    periods = models.JSONField(_("opening periods"), default=list, blank=True)
+    holidays_country = models.CharField(_("public holidays of (country)"), max_length=3, blank=True)
+    holidays_subdivision = models.CharField(_("and region"), max_length=10, blank=True)
+    closed_days = models.JSONField(_("extra closed days"), default=list, blank=True)
+    always_open = models.BooleanField(_("24/7"), default=False)
+    # Incremented on every change: cached Calendar values are keyed by (id, version).
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("service calendar")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SlaPolicy(models.Model):
+    """Targets in business minutes, warnings and an escalation ladder for a scope.
+
+    Scope fields left empty match anything; the most specific active policy wins. A change
+    increments ``version``; clocks keep a copy of what they started under.
+    """
+
+    class Action(models.TextChoices):
+        NOTIFY_ASSIGNEE = "notify_assignee", _("Notify the assignee")
+        NOTIFY_SUPERVISORS = "notify_supervisors", _("Notify the team's supervisors")
+        RAISE_PRIORITY = "raise_priority", _("Raise the priority")
+        REASSIGN = "reassign", _("Reassign to a team")
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    team = models.ForeignKey("inbox.Team", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(
+        "inbox.ChannelAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    priority = models.PositiveSmallIntegerField(null=True, blank=True)
+    first_response_minutes = models.PositiveIntegerField(null=True, blank=True, default=120)
+    next_response_minutes = models.PositiveIntegerField(null=True, blank=True)
+    substantive_minutes = models.PositiveIntegerField(null=True, blank=True)
+    resolution_minutes = models.PositiveIntegerField(null=True, blank=True)
+    warn_at = models.JSONField(default=default_warn_at, blank=True)
+    escalations = models.JSONField(default=default_escalations, blank=True)
+    notify_outside_hours = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def specificity(self) -> int:
+        return sum(x is not None for x in (self.team_id, self.account_id, self.priority))
+
+
+class SlaClock(models.Model):
+    """One target of one conversation, counted in business time (see docs/sla.md)."""
+
+    class Kind(models.TextChoices):
+        FIRST_RESPONSE = "first_response", _("First response")
+        NEXT_RESPONSE = "next_response", _("Next response")
+        SUBSTANTIVE = "substantive", _("Substantive answer")
+        RESOLUTION = "resolution", _("Resolution")
+
+    class State(models.TextChoices):
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        MET = "met", _("Met")
+        BREACHED = "breached", _("Breached")
+        STOPPED = "stopped", _("Stopped")
+
+    class MetKind(models.TextChoices):
+        HOLDING = "holding", _("Holding reply")
+        SUBSTANTIVE = "substantive", _("Substantive answer")
+
+    OPEN_STATES = (State.RUNNING, State.PAUSED, State.BREACHED)
+
+    conversation = models.ForeignKey("inbox.Conversation", on_delete=models.PROTECT, related_name="sla_clocks")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="clocks")
+    policy_version = models.PositiveIntegerField(default=1)
+    calendar = models.ForeignKey(
+        ServiceCalendar, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_seconds = models.PositiveIntegerField()
+    # What the scan does, copied from the policy at start: [[percent, kind, level, action, team]]
+    # sorted by percent; ``checks_done`` of them have been done.
+    plan = models.JSONField(default=list, blank=True)
+    checks_done = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RUNNING)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_seconds = models.PositiveIntegerField(default=0)
+    met_at = models.DateTimeField(null=True, blank=True)
+    met_kind = models.CharField(max_length=12, choices=MetKind.choices, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            # A first response and a substantive answer are owed once per conversation.
+            models.UniqueConstraint(
+                fields=["conversation", "kind"], name="sla_clock_once_uniq",
+                condition=Q(kind__in=["first_response", "substantive"]),
+            ),
+            # At most one open clock of a kind: starting twice (redelivery, two workers) is one.
+            models.UniqueConstraint(
+                fields=["conversation", "kind"], name="sla_clock_open_uniq",
+                condition=Q(state__in=["running", "paused", "breached"]),
+            ),
+        ]
+        indexes = [
+            # The scan's index range: running (or breached, for late escalations) clocks by
+            # the next instant they need attention.
+            models.Index(
+                fields=["next_check_at"], name="sla_clock_scan_idx",
+                condition=Q(state__in=["running", "breached"], next_check_at__isnull=False),
+            ),
+            models.Index(fields=["conversation", "state"], name="sla_clock_conv_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of #{self.conversation_id}: {self.state}"
+
+
+class SlaEvent(models.Model):
+    """The append-only ledger: every start, pause, resume, warning, escalation, breach,
+    fulfilment and stop of a clock, written once."""
+
+    class Kind(models.TextChoices):
+        START = "start", _("Started")
+        PAUSE = "pause", _("Paused")
+        RESUME = "resume", _("Resumed")
+        WARNING = "warning", _("Warning")
+        ESCALATION = "escalation", _("Escalation")
+        BREACH = "breach", _("Breach")
+        FULFIL = "fulfil", _("Fulfilled")
+        STOP = "stop", _("Stopped")
+
+    # Pauses and resumes may repeat (level counts them); the rest happen once per clock.
+    ONCE = ("start", "warning", "escalation", "breach", "fulfil", "stop")
+
+    clock = models.ForeignKey(SlaClock, on_delete=models.PROTECT, related_name="events")
+    conversation = models.ForeignKey("inbox.Conversation", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    level = models.PositiveIntegerField(default=0)
+    at = models.DateTimeField()
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clock", "kind", "level"], name="sla_event_once_uniq",
+                condition=Q(kind__in=["start", "warning", "escalation", "breach", "fulfil", "stop"]),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "at"], name="sla_event_conv_idx"),
+            models.Index(fields=["kind", "at"], name="sla_event_kind_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.level} of clock {self.clock_id} at {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("SLA events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("SLA events are append-only")
+
+
+class SlaResponseFact(models.Model):
+    """One row per conversation whose first response was met (or that closed without one):
+    what the dashboard's medians, percentiles and attainment are computed over."""
+
+    class Kind(models.TextChoices):
+        HOLDING = "holding", _("Holding reply")
+        SUBSTANTIVE = "substantive", _("Substantive answer")
+        CLOSED_WITHOUT_RESPONSE = "closed_without_response", _("Closed without response")
+
+    conversation = models.OneToOneField("inbox.Conversation", on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("inbox.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    account = models.ForeignKey("inbox.ChannelAccount", on_delete=models.CASCADE, related_name="+")
+    officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    day = models.DateField(help_text="The day of the citizen's first message, in the calendar's zone")
+    started_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    business_seconds = models.PositiveIntegerField(null=True, blank=True)
+    calendar_seconds = models.PositiveIntegerField(null=True, blank=True)
+    target_seconds = models.PositiveIntegerField()
+    within_target = models.BooleanField(default=False)
+    # After a holding reply: when the real answer came, and how long it took in business time.
+    substantive_at = models.DateTimeField(null=True, blank=True)
+    substantive_business_seconds = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day", "team"], name="sla_fact_day_team_idx"),
+            models.Index(fields=["day", "account"], name="sla_fact_day_account_idx"),
+            models.Index(fields=["officer", "day"], name="sla_fact_officer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} {self.kind} {self.business_seconds}s"
+
+
+class VolumeHour(models.Model):
+    """Messages in and out per hour (UTC, truncated), team and account."""
+
+    hour = models.DateTimeField()
+    team = models.ForeignKey("inbox.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # team_id or 0: the unique key (and ON CONFLICT target) cannot hold a NULL.
+    team_key = models.PositiveIntegerField(default=0)
+    account = models.ForeignKey("inbox.ChannelAccount", on_delete=models.CASCADE, related_name="+")
+    messages_in = models.PositiveIntegerField(default=0)
+    messages_out = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "team_key", "account"], name="volume_hour_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 team {self.team_key} account {self.account_id}"
