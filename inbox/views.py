@@ -37,6 +37,7 @@ from inbox.services import (
     conversation_status_set,
     message_reply_collisions_check,
 )
+from routing import sla
 
 
 @require_GET
@@ -293,6 +294,7 @@ def conversation_status(request, pk: int):
         messages.error(request, "Unknown status.")
         return redirect("inbox:conversation", pk=conversation.pk)
     conversation_status_set(conversation=conversation, user=request.user, status=form.cleaned_data["status"])
+    sla.conversations_sync([conversation.id])
     messages.success(request, f"Conversation marked {conversation.get_status_display().lower()}.")
     return redirect("inbox:conversation", pk=conversation.pk)
 

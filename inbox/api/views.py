@@ -58,6 +58,7 @@ from inbox.services import (
     conversation_status_set,
     message_reply_collisions_check,
 )
+from routing import sla
 
 NOT_FOUND = OpenApiResponse(DetailSerializer, description="No such conversation, or not one of your teams'.")
 FORBIDDEN = OpenApiResponse(DetailSerializer, description="You may see the conversation but not do this.")
@@ -205,6 +206,8 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         conversation = self.get_object()
         data = _valid(StatusInputSerializer, request)
         conversation_status_set(conversation=conversation, user=request.user, status=data["status"])
+        sla.conversations_sync([conversation.id])
+        conversation.refresh_from_db(fields=["sla_state", "sla_due_at", "first_response_due_at", "first_response_kind"])
         return self._detail(conversation)
 
     @extend_schema(
