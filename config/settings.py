@@ -157,6 +157,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_adapters.poll_due_channels",
         "schedule": timedelta(seconds=30),
     },
+    # SLA warnings, breaches and escalations (routing/sla_scan.py): a minute late at most.
+    "sla-scan": {
+        "task": "routing.sla_scan",
+        "schedule": timedelta(seconds=60),
+    },
 }
 
 # --- Auth and permissions --------------------------------------------------------------------

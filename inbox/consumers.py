@@ -55,6 +55,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if not await self._refresh_groups():
             await self.close()
             return
+        # The user's own notifications (SLA warnings and breaches: routing/sla_scan.py).
+        self.user_group = f"user-{user.pk}"
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.accept()
 
     async def _refresh_groups(self) -> bool:
@@ -70,7 +73,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     async def disconnect(self, code):
-        for group in [*getattr(self, "queue_groups", []), getattr(self, "watching", None)]:
+        groups = [*getattr(self, "queue_groups", []), getattr(self, "watching", None), getattr(self, "user_group", None)]
+        for group in groups:
             if group:
                 await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -104,6 +108,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if event.get("group") not in (None, *self.queue_groups):
             return  # a team this user no longer sees
         await self.send_json({"type": "queue.changed", "conversations": event.get("conversations", [])})
+
+    async def sla_notification(self, event):
+        """A warning, breach or escalation for this user: ids and figures, no citizen data."""
+        keys = ("conversation", "clock", "event", "level", "percent", "due_at")
+        await self.send_json({"type": "sla.notification", **{k: event.get(k) for k in keys}})
 
     async def conversation_changed(self, event):
         await self.send_json({"type": "conversation.changed", "conversation": event.get("conversation")})
