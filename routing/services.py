@@ -15,9 +15,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from inbox.audit import audit_record_many
+from inbox.audit import audit_record, audit_record_many
 from inbox.models import Conversation, Team
 from inbox.permissions import OFFICER, team_officers
+from routing.models import ServiceCalendar, SlaPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -104,3 +105,57 @@ def _assign_round_robin(team: Team, conversations: list[Conversation]) -> None:
         position = (position + 1) % len(ids)
     locked.last_assigned_user = conversations[-1].assignee
     locked.save(update_fields=["last_assigned_user"])
+
+
+# --- Service calendars and SLA policies (admins) ---------------------------------------------
+
+
+def service_calendar_save(*, actor, calendar=None, **fields):
+    """Create or change a service calendar; every change is a new version (cached
+    ``Calendar`` values are keyed by it) and is audited."""
+    now = timezone.now()
+    with transaction.atomic():
+        if calendar is None:
+            calendar = ServiceCalendar.objects.create(**fields, created_at=now, updated_at=now)
+            audit_record(actor, "service_calendar.create", calendar, **_plain(fields))
+            return calendar
+        for name, value in fields.items():
+            setattr(calendar, name, value)
+        calendar.version += 1
+        calendar.updated_at = now
+        calendar.save()
+        audit_record(actor, "service_calendar.change", calendar, version=calendar.version, **_plain(fields))
+    return calendar
+
+
+def sla_policy_save(*, actor, policy=None, **fields):
+    """Create or change an SLA policy. A change increments its version; running clocks keep
+    the targets and steps they started under."""
+    now = timezone.now()
+    with transaction.atomic():
+        if policy is None:
+            policy = SlaPolicy.objects.create(**fields, created_at=now, updated_at=now)
+            audit_record(actor, "sla_policy.create", policy, **_plain(fields))
+            return policy
+        for name, value in fields.items():
+            setattr(policy, name, value)
+        policy.version += 1
+        policy.updated_at = now
+        policy.save()
+        audit_record(actor, "sla_policy.change", policy, version=policy.version, **_plain(fields))
+    return policy
+
+
+def channel_account_calendar_set(*, actor, account, calendar) -> None:
+    """Serve a channel account by ``calendar`` (None: around the clock). Clocks already
+    running keep the calendar they started with."""
+    previous = account.calendar_id
+    account.calendar = calendar
+    with transaction.atomic():
+        account.save(update_fields=["calendar"])
+        audit_record(actor, "channel_account.calendar", account, previous=previous,
+                     calendar=calendar.id if calendar else None)
+
+
+def _plain(fields: dict) -> dict:
+    return {k: (v.pk if hasattr(v, "pk") else v) for k, v in fields.items()}

@@ -97,7 +97,7 @@ class ChannelAccountSerializer(serializers.ModelSerializer):
         fields = [
             "id", "platform", "platform_label", "external_id", "name", "handle", "status",
             "has_credentials", "last_error", "last_error_at", "next_poll_at", "default_team",
-            "created_at",
+            "calendar", "created_at",
         ]
 
     def get_has_credentials(self, obj) -> bool:
@@ -121,6 +121,9 @@ class ConversationSerializer(serializers.ModelSerializer):
             "account", "contact", "team", "assignee", "tags",
             "first_inbound_at", "first_response_at", "last_inbound_at", "last_message_at",
             "resolved_at", "created_at", "updated_at",
+            # SLA (docs/sla.md): stored by routing.sla, ISO 8601 with offset; state is one of
+            # running, paused, at_risk, breached, met (or empty); kind holding or substantive.
+            "first_response_due_at", "sla_due_at", "sla_state", "first_response_kind",
         ]
         read_only_fields = fields
 

@@ -4,15 +4,20 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from inbox.api import views
+from routing import api as routing_api
 
 app_name = "api"
 
 router = SimpleRouter()
 router.register("conversations", views.ConversationViewSet, basename="conversation")
+# Routing's API (service calendars, SLA policies): routing/api.py, docs/sla.md.
+router.register("service-calendars", routing_api.ServiceCalendarViewSet, basename="servicecalendar")
+router.register("sla-policies", routing_api.SlaPolicyViewSet, basename="slapolicy")
 
 urlpatterns = [
     path("conversations/<int:pk>/messages/", views.ConversationMessagesView.as_view(), name="conversation-messages"),
     path("teams/", views.TeamListView.as_view(), name="team-list"),
     path("channel-accounts/", views.ChannelAccountListView.as_view(), name="channelaccount-list"),
+    path("channel-accounts/<int:pk>/", routing_api.ChannelAccountCalendarView.as_view(), name="channelaccount-calendar"),
     *router.urls,
 ]
