@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django import template
-from django.conf import settings
 from django.utils import timezone
 
 from inbox.models import PLATFORM_LABELS, Conversation
@@ -51,13 +50,13 @@ def duration_minutes(value: int | None) -> str:
 def first_response_due_at(conversation: Conversation) -> datetime | None:
     """When the first answer is due, or None if it is not owed (answered, closed, no message).
 
-    Wall-clock for now; business hours and SLA policies replace this later.
+    The stored due time (routing.sla keeps it, in the channel's business time: docs/sla.md).
     """
-    if conversation.first_response_at is not None or conversation.first_inbound_at is None:
+    if conversation.first_response_at is not None or conversation.first_response_kind:
         return None
     if conversation.status not in Conversation.ACTIVE_STATUSES:
         return None
-    return conversation.first_inbound_at + timedelta(minutes=settings.FIRST_RESPONSE_TARGET_MINUTES)
+    return conversation.first_response_due_at
 
 
 @register.filter
@@ -68,7 +67,8 @@ def first_response_due(conversation: Conversation) -> datetime | None:
 @register.filter
 def first_response_overdue(conversation: Conversation) -> bool:
     due = first_response_due_at(conversation)
-    return due is not None and due < timezone.now()
+    # The scan marks a breach within a minute; the due time says so at once.
+    return due is not None and (conversation.sla_state == "breached" or due < timezone.now())
 
 
 @register.filter
