@@ -5,14 +5,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 DEMO_PASSWORD ?= citizen-inbox-demo
+# The simulated citizen feed of `make run`: messages per second, or DEMO_FEED=off.
+DEMO_FEED_RATE ?= 0.2
+DEMO_FEED ?= on
+# Where the demo keeps its SQLite database.
+VAR_DIR ?= $(CURDIR)/var
 # Tests run on the local PostgreSQL and Redis unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/citizen_inbox
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install browser run test lint bench bench-queue clean
+.PHONY: help install browser run manage test lint bench bench-queue clean
 
 help:
 	@echo "make run    - set up and serve the demo on http://127.0.0.1:$(PORT) (SQLite, in-process tasks)"
+	@echo "             PORT=8000 DEMO_PASSWORD=... DEMO_FEED_RATE=0.2 (messages/s) DEMO_FEED=off (no feed)"
+	@echo "make manage ARGS='...' - manage.py against the demo (e.g. ARGS='drf_create_token admin')"
 	@echo "make test   - set up and run ruff and the whole test suite (PostgreSQL and Redis)"
 	@echo "make bench  - ingest and queue benchmarks against PostgreSQL, Redis and a Celery worker"
 	@echo "make lint   - ruff"
@@ -31,14 +38,25 @@ browser:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Debian's chromium package (apt-get install chromium) for the browser tests"; exit 1; fi; }
 
+# The demo's settings go to .env.demo (git-ignored), which manage.py reads when present, so
+# `.venv/bin/python manage.py <command>` works against the demo afterwards; the environment wins.
 run: install
-	DEBUG=true $(PY) manage.py migrate --noinput
-	DEBUG=true DEMO_PASSWORD='$(DEMO_PASSWORD)' $(PY) manage.py seed_demo
+	@printf '%s\n' '# Written by `make run` on every start: the settings of the demo, read by manage.py.' \
+	  '# Variables set in the environment win over these. See docs/configuration.md.' \
+	  'DEBUG=true' 'VAR_DIR=$(VAR_DIR)' 'PORT=$(PORT)' \
+	  'DEMO_FEED=$(DEMO_FEED)' 'DEMO_FEED_RATE=$(DEMO_FEED_RATE)' > .env.demo
+	$(PY) manage.py migrate --noinput
+	DEMO_PASSWORD='$(DEMO_PASSWORD)' $(PY) manage.py seed_demo
 	@echo
 	@echo "  Citizen Inbox on http://127.0.0.1:$(PORT)"
 	@echo "  users: admin, supervisor, officer, officer2, officer3 — password: $(DEMO_PASSWORD)"
+	@echo "  demo settings in .env.demo: .venv/bin/python manage.py <command> (or make manage ARGS='...') uses them"
 	@echo
-	DEBUG=true PORT=$(PORT) $(PY) manage.py rundemo --port $(PORT)
+	PORT=$(PORT) DEMO_FEED=$(DEMO_FEED) DEMO_FEED_RATE=$(DEMO_FEED_RATE) $(PY) manage.py rundemo
+
+# manage.py against the demo's settings (.env.demo), e.g. make manage ARGS='drf_create_token admin'
+manage: install
+	$(PY) manage.py $(ARGS)
 
 test: install browser
 	$(VENV)/bin/ruff check .
@@ -58,4 +76,4 @@ bench-queue: install
 	$(BENCH_ENV) $(PY) bench/queue_page.py
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var .env.demo

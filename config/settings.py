@@ -3,7 +3,8 @@
 Without ``DATABASE_URL`` and ``REDIS_URL`` the app runs on the embedded default: a SQLite
 file, tasks executed in-process and an in-memory channel layer. With them (docker compose,
 CI, production) the same code runs on PostgreSQL, Celery workers with Redis and the Redis
-channel layer. See docs/configuration.md for every variable.
+channel layer. See docs/configuration.md for every variable (tests/test_config.py checks
+that every variable read here is documented there).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -31,7 +32,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# The port `manage.py rundemo` (`make run`) serves on, and the simulated feed's target.
+PORT = env_int("PORT", 8000, minimum=1)
+SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{PORT}")
 
 INSTALLED_APPS = [
     "daphne",
@@ -124,7 +127,9 @@ if REDIS_URL:
         }
     }
 else:
-    CELERY_BROKER_URL = "memory://"
+    # Eager tasks still take a producer from kombu's pool; a URL without a host makes kombu
+    # warn "No hostname was supplied" on the first task, about a broker the demo has not got.
+    CELERY_BROKER_URL = "memory://localhost/"
     CELERY_TASK_ALWAYS_EAGER = True
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -270,6 +275,10 @@ if DEBUG:
     # configured, development uses secrets derived from SECRET_KEY (never in production).
     X_CONSUMER_SECRET = X_CONSUMER_SECRET or hashlib.sha256(f"x:{SECRET_KEY}".encode()).hexdigest()
     META_APP_SECRET = META_APP_SECRET or hashlib.sha256(f"meta:{SECRET_KEY}".encode()).hexdigest()
+# The demo's simulated citizen feed (`make run`, `manage.py rundemo`): messages per second,
+# or off (DEMO_FEED=off, or a rate of 0).
+DEMO_FEED = env_bool("DEMO_FEED", True)
+DEMO_FEED_RATE = env_float("DEMO_FEED_RATE", 0.2, minimum=0)
 # Conversations that no rule and no channel default places go to this team.
 FALLBACK_TEAM_SLUG = env_str("FALLBACK_TEAM_SLUG", "general")
 
