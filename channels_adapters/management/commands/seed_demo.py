@@ -1,6 +1,9 @@
 """Seed the demo: teams, users, channel accounts, saved replies and a few hours of history.
 
-Safe to run again: existing rows are kept, and history is only added to an empty inbox.
+Safe to run again: existing rows are kept, and history is only added to an empty inbox. The
+demo users this command created take the given password (DEMO_PASSWORD) on every run, so the
+password `make run` prints is the one that signs in; a user of the same name that it did not
+create (its e-mail is not ``<username>@example.org``) is left alone.
 The history goes through the real path: signed payloads -> RawEvent -> adapter.parse ->
 ingest -> routing.
 """
@@ -11,6 +14,8 @@ import os
 import random
 from datetime import timedelta
 
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -58,6 +63,9 @@ SAVED_REPLIES = [
     ("Estem treballant", "Gràcies pel vostre missatge. L'equip ho està revisant i us respondrem avui mateix."),
     ("Estamos en ello", "Gracias por escribirnos. El equipo lo está revisando y le responderemos hoy."),
 ]
+# The demo users' addresses are in a domain reserved for examples (RFC 2606): it also tells
+# the users this command created from real users who happen to share a name.
+DEMO_EMAIL_DOMAIN = "example.org"
 TAGS = [("Complaint", "complaint", "#b91c1c"), ("Information", "information", "#1d4ed8"), ("Urgent", "urgent", "#c2410c")]
 
 
@@ -94,13 +102,20 @@ class Command(BaseCommand):
         User = get_user_model()
         users = {}
         for username, first_name, role, team_slugs in USERS:
-            user, created = User.objects.get_or_create(username=username, defaults={"first_name": first_name})
-            if created:
+            email = f"{username}@{DEMO_EMAIL_DOMAIN}"
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first_name, "email": email},
+            )
+            if created and role == ADMIN:
+                user.is_staff = user.is_superuser = True
+            if user.email == email:  # ours: created by this command, now or on an earlier run
                 user.set_password(password)
-                user.email = f"{username}@example.org"
-                if role == ADMIN:
-                    user.is_staff = user.is_superuser = True
                 user.save()
+                # Sign-in attempts with the old password must not keep the new one locked out.
+                if AccessAttempt.objects.filter(username=username).exists():
+                    axes_reset(username=username)
+            else:
+                self.stderr.write(f"User {username!r} was not created by seed_demo: its password is left as it is.")
             user.groups.add(Group.objects.get_or_create(name=role)[0])
             for slug in team_slugs:
                 team_member_add(teams[slug], user, role)
