@@ -3,7 +3,7 @@ pause/resume/reopen, closed without response, the ledger written once, query bud
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -361,3 +361,19 @@ def test_status_and_reply_hooks_queries_are_constant(account, policy, alice):
             sla.conversations_sync(ids)
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
+
+
+def test_demo_seeds_the_012_calendars_and_policy(sim_account):
+    from routing.demo import sla_demo_seed
+
+    SavedReply.objects.create(title="Working on it", body="…")
+    calendars = sla_demo_seed()
+    sla_demo_seed()  # twice: nothing more
+    assert ServiceCalendar.objects.count() == 2 and SlaPolicy.objects.count() == 1
+    assert ChannelAccount.objects.get().calendar == calendars["telegram"]
+    assert SavedReply.objects.get().kind == SavedReply.Kind.HOLDING
+    deliver(sim_event(1, at=at(2026, 10, 16, 21, 30)))
+    assert Conversation.objects.get().first_response_due_at == at(2026, 10, 19, 9, 30)
+    x = sla.calendar_for(calendars["x"])
+    assert x.add_business(at(2026, 10, 16, 16, 30), 7200) == at(2026, 10, 19, 9, 30)
+    assert x.is_closed_day(date(timezone.now().year, 9, 24))  # La Mercè

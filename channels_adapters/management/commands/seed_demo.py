@@ -34,6 +34,7 @@ from inbox.services import (
     message_mark_sent,
     message_reply_create,
 )
+from routing.demo import sla_demo_history_settle, sla_demo_seed
 
 TEAMS = [
     ("Mobility", "mobility", "Buses, metro, traffic, parking and bicycle lanes."),
@@ -85,8 +86,10 @@ class Command(BaseCommand):
                 SavedReply.objects.get_or_create(title=title, defaults={"body": body})
             for name, slug, color in TAGS:
                 Tag.objects.get_or_create(slug=slug, defaults={"name": name, "color": color})
+            sla_demo_seed()  # the 012 calendars and the default SLA policy (routing/demo.py)
         if not Message.objects.exists() and history:
             self._history(history, users)
+            sla_demo_history_settle()
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready: {Team.objects.count()} teams, {len(users)} users (password: {password}), "
             f"{ChannelAccount.objects.count()} channel accounts, {Conversation.objects.count()} conversations."
