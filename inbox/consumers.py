@@ -110,9 +110,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "queue.changed", "conversations": event.get("conversations", [])})
 
     async def sla_notification(self, event):
-        """A warning, breach or escalation for this user: ids and figures, no citizen data."""
+        """Warnings, breaches and escalations for this user: ids and figures, no citizen data."""
         keys = ("conversation", "clock", "event", "level", "percent", "due_at")
-        await self.send_json({"type": "sla.notification", **{k: event.get(k) for k in keys}})
+        items = [{k: item.get(k) for k in keys} for item in event.get("items", [])]
+        await self.send_json({"type": "sla.notification", "items": items})
 
     async def conversation_changed(self, event):
         await self.send_json({"type": "conversation.changed", "conversation": event.get("conversation")})

@@ -176,16 +176,22 @@ def _act(steps: list[tuple[SlaClock, list]], now: datetime, result: ScanResult) 
 
 
 def notify(notes: list[tuple[int, dict]]) -> None:
-    """Live to ``user-<id>`` groups (ids only, like every socket message) and, when an
-    e-mail server is configured, by e-mail."""
+    """Live to ``user-<id>`` groups (ids and figures only, like every socket message) and,
+    when an e-mail server is configured, by e-mail: one message per user and batch, listing
+    its items (a backlog after an outage must not become thousands of messages)."""
+    by_user: dict[int, list[dict]] = {}
+    for user_id, payload in notes:
+        by_user.setdefault(user_id, []).append({k: v for k, v in payload.items() if k != "type"})
     layer = get_channel_layer()
     if layer is not None:
         try:
-            async_to_sync(_send_all)(layer, [(f"user-{user_id}", payload) for user_id, payload in notes])
+            async_to_sync(_send_all)(layer, [
+                (f"user-{user_id}", {"type": "sla.notification", "items": items}) for user_id, items in by_user.items()
+            ])
         except Exception:  # a notification is a courtesy: the ledger has the fact
             logger.exception("sla scan: live notifications failed")
-    if getattr(settings, "EMAIL_HOST", "") and settings.EMAIL_HOST != "localhost":
-        _email(notes)
+    if getattr(settings, "EMAIL_HOST", "") not in ("", "localhost"):
+        _email(by_user)
 
 
 async def _send_all(layer, messages):
@@ -193,30 +199,30 @@ async def _send_all(layer, messages):
         await layer.group_send(group, message)
 
 
-SUBJECTS = {
-    "warning": lambda p: _("Conversation #%(id)s: %(percent)s%% of the response time used")
-    % {"id": p["conversation"], "percent": p["percent"]},
-    "breach": lambda p: _("Conversation #%(id)s: response time exceeded") % {"id": p["conversation"]},
-    "escalation": lambda p: _("Conversation #%(id)s escalated: %(percent)s%% of the response time")
-    % {"id": p["conversation"], "percent": p["percent"]},
-}
+def _line(item: dict) -> str:
+    if item["event"] == "warning":
+        return _("Conversation #%(id)s: %(percent)s%% of the response time used") % {
+            "id": item["conversation"], "percent": item["percent"]}
+    if item["event"] == "breach":
+        return _("Conversation #%(id)s: response time exceeded") % {"id": item["conversation"]}
+    return _("Conversation #%(id)s escalated at %(percent)s%% of the response time") % {
+        "id": item["conversation"], "percent": item["percent"]}
 
 
-def _email(notes: list[tuple[int, dict]]) -> None:
+def _email(by_user: dict[int, list[dict]]) -> None:
     users = {
-        u.id: u for u in get_user_model().objects.filter(id__in={uid for uid, _ in notes}, is_active=True)
-        .exclude(email="")
+        u.id: u for u in get_user_model().objects.filter(id__in=list(by_user), is_active=True).exclude(email="")
     }
     base = getattr(settings, "SITE_URL", "").rstrip("/")
     mails = []
-    for user_id, payload in notes:
+    for user_id, items in by_user.items():
         user = users.get(user_id)
         if user is None:
             continue
-        subject = SUBJECTS[payload["event"]](payload)
-        body = _("Due at %(due)s. Open it: %(url)s") % {
-            "due": payload["due_at"], "url": f"{base}/conversations/{payload['conversation']}/",
-        }
+        subject = _line(items[0]) if len(items) == 1 else _("%(n)s conversations need attention") % {"n": len(items)}
+        body = "\n".join(
+            f"{_line(item)} — {_('due at')} {item['due_at']}: {base}/c/{item['conversation']}/" for item in items
+        )
         mails.append((subject, body, None, [user.email]))
     try:
         send_mass_mail(mails, fail_silently=False)

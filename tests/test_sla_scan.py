@@ -151,8 +151,9 @@ def test_notifications_reach_the_user_group_live_and_by_email(account, policy, a
         async_to_sync(layer.group_discard)(f"user-{alice.id}", channel)
     conversation = Conversation.objects.get()
     assert message["type"] == "sla.notification"
-    assert (message["conversation"], message["event"], message["percent"]) == (conversation.id, "warning", 75)
-    assert "text" not in message and "subject" not in message  # ids and figures, no citizen data
+    [item] = message["items"]
+    assert (item["conversation"], item["event"], item["percent"]) == (conversation.id, "warning", 75)
+    assert "text" not in item and "subject" not in item  # ids and figures, no citizen data
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["alice@example.org"] and "75" in mail.outbox[0].subject
 
