@@ -9,6 +9,7 @@ through the channel the citizen used (send).
 from __future__ import annotations
 
 import hmac
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -188,8 +189,13 @@ def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-class Adapter:
-    """Base class; platform packages override what their platform supports."""
+class Adapter(ABC):
+    """Base class; platform packages override what their platform supports.
+
+    An abstract base class: an adapter that lacks one of the abstract methods cannot be
+    instantiated, so a half-written one fails when the registry loads it (and in the test
+    over every registered platform), not in a worker halfway through a delivery.
+    """
 
     platform: ClassVar[str]
     label: ClassVar[str]
@@ -210,31 +216,32 @@ class Adapter:
         """Answer a GET on the webhook URL (CRC, hub.challenge). Default: not allowed."""
         return HttpResponse(status=405)
 
+    @abstractmethod
     def verify(self, request: HttpRequest) -> None:
         """Raise WebhookRejected unless the raw body is signed by the platform."""
-        raise NotImplementedError
 
+    @abstractmethod
     def webhook_account_ids(self, body: bytes) -> list[str]:
         """The platform ids of our accounts that a webhook body is addressed to.
 
         Raise MalformedPayload if the body cannot be read. An empty list is a 404.
         """
-        raise NotImplementedError
 
     def is_test_delivery(self, body: bytes) -> bool:
         """A platform's "send a test" delivery: answered 200 and not stored."""
         return False
 
+    @abstractmethod
     def parse(self, raw: RawEvent) -> ParseResult:
         """Read every item of a delivery; raise MalformedPayload only if none can be read."""
-        raise NotImplementedError
 
     def poll(self, account: ChannelAccount) -> PollResult:
         return PollResult()
 
     # --- outbound ---
+    @abstractmethod
     def reply_options(self, conversation: Conversation, *, now: datetime) -> list[ReplyOption]:
-        raise NotImplementedError
+        """The ways an officer can answer now, each with the reason when it is unavailable."""
 
     def validate_reply(self, conversation: Conversation, option: ReplyOption, text: str) -> None:
         if not text.strip():
@@ -242,8 +249,9 @@ class Adapter:
         if option.max_length is not None and len(text) > option.max_length:
             raise ReplyRefused(f"The reply is {len(text)} characters long; the limit is {option.max_length}.")
 
+    @abstractmethod
     def send(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult:
-        raise NotImplementedError
+        """Deliver the reply through the citizen's channel; raise AdapterError on failure."""
 
     def message_actions(self, message: Message) -> list[MessageAction]:
         """Platform actions on a message (hide a comment...); computed without queries."""

@@ -42,9 +42,10 @@ from inbox import realtime
 from inbox.models import Conversation, DeliveryAttempt, Message
 from inbox.permissions import REPLY, user_has_team_perm
 from inbox.personal_data import Finding, personal_data_find
-from inbox.queue import enqueue_on_commit
+from inbox.queue import enqueue_on_commit, task_named
 from inbox.services import (
     account_mark_error,
+    delivery_attempt_note,
     message_claim_for_send,
     message_mark_failed,
     message_mark_retry,
@@ -53,6 +54,7 @@ from inbox.services import (
 )
 
 logger = logging.getLogger(__name__)
+SEND_TASK = "channels_adapters.message_send"  # enqueued by name: tasks.py imports this module
 
 MAX_SEND_ATTEMPTS = 8
 # An attempt still open after this long belongs to a dead worker (a send call is bounded by
@@ -129,7 +131,6 @@ def reply_submit(
             raise PersonalDataInPublicReply(findings)
         if findings:
             audit["personal_data_confirmed_public"] = [f.kind for f in findings]
-    from channels_adapters.tasks import message_send
 
     last_inbound = (
         conversation.messages.filter(direction=Message.Direction.INBOUND, deleted_at__isnull=True)
@@ -142,7 +143,7 @@ def reply_submit(
                 kind=option.kind, in_reply_to=last_inbound or "", client_token=client_token or None,
                 audit=audit,
             )
-            enqueue_on_commit(message_send, message.id)
+            enqueue_on_commit(SEND_TASK, message.id)
             transaction.on_commit(lambda: realtime.conversations_changed([conversation.id]))
     except IntegrityError:
         if not client_token:
@@ -191,9 +192,8 @@ def _delivery_failed(adapter, message: Message, attempt, exc: AdapterError) -> s
         return "failed"
     retry_at = exc.retry_at or timezone.now() + _backoff(message.attempts)
     message_mark_retry(message, attempt, error=str(exc), retry_at=retry_at, code=exc.code)
-    from channels_adapters.tasks import message_send
 
-    message_send.apply_async((message.id,), eta=retry_at)
+    task_named(SEND_TASK).apply_async((message.id,), eta=retry_at)
     return "retry"
 
 
@@ -251,9 +251,7 @@ def _delivery_in_doubt(adapter, message: Message, attempt: DeliveryAttempt, exc:
     if confirmation.is_delivered:
         return _settle_delivered(message, attempt, confirmation)
     doubt = _("%(error)s (checked on the platform: %(detail)s)") % {"error": exc, "detail": confirmation.detail}
-    DeliveryAttempt.objects.filter(id=attempt.id, finished_at__isnull=True).update(
-        error=doubt[:2000], platform_code=exc.code[:50]
-    )
+    delivery_attempt_note(attempt, error=doubt, code=exc.code)
     return "in-doubt"
 
 
@@ -278,7 +276,6 @@ def delivery_settle(adapter, message: Message, attempt: DeliveryAttempt, *, now)
         return _settle_delivered(message, attempt, confirmation)
     why = attempt.error or _("the worker stopped while sending")
     if confirmation.is_absent and now - attempt.started_at >= STUCK_AFTER:
-        from channels_adapters.tasks import message_send
 
         facts = {"why": why, "detail": confirmation.detail, "attempts": message.attempts}
         with transaction.atomic():
@@ -292,7 +289,7 @@ def delivery_settle(adapter, message: Message, attempt: DeliveryAttempt, *, now)
             message_mark_retry(message, attempt, retry_at=now, code=NOT_FOUND_CODE, error=_(
                 "%(why)s. The reply is not on the platform (%(detail)s), so it is sent again."
             ) % facts)
-            enqueue_on_commit(message_send, message.id)
+            enqueue_on_commit(SEND_TASK, message.id)
         return "retry"
     with transaction.atomic():
         if not _still_in_doubt(message, attempt):
@@ -309,7 +306,6 @@ def delivery_settle(adapter, message: Message, attempt: DeliveryAttempt, *, now)
 def outbound_sweep() -> dict[str, int]:
     """Requeue replies whose retry time passed; settle replies left in "sending" by a crash
     or in doubt after an uncertain failure, once their attempt is ``STUCK_AFTER`` old."""
-    from channels_adapters.tasks import message_send
 
     now = timezone.now()
     due = list(
@@ -319,7 +315,7 @@ def outbound_sweep() -> dict[str, int]:
         ).values_list("id", flat=True)[:500]
     )
     for message_id in due:
-        message_send.delay(message_id)
+        task_named(SEND_TASK).delay(message_id)
     stuck = list(
         Message.objects.filter(
             direction=Message.Direction.OUTBOUND, delivery_status=Message.Delivery.SENDING,

@@ -20,14 +20,17 @@ from channels_adapters.registry import UnknownPlatform, get_adapter
 from inbox import realtime
 from inbox.inbound import IngestResult
 from inbox.models import ChannelAccount, RawEvent
+from inbox.queue import task_named
 from inbox.services import (
     account_cursor_set,
+    account_poll_schedule,
     accounts_mark_revoked,
     messages_ingest,
     raw_event_mark_failed,
     raw_events_claim,
     raw_events_mark_processed,
     raw_events_quarantine,
+    raw_events_store,
 )
 from routing import sla
 from routing.services import conversations_route
@@ -37,6 +40,7 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 
 
+INGEST_TASK = "channels_adapters.ingest_raw_events"  # enqueued by name: tasks.py imports this module
 WAKEUP_KEY = "ingest:wakeup-queued"
 WAKEUP_TTL = 30  # seconds; if a queued wakeup is ever lost, the next webhook after this sends one
 
@@ -53,11 +57,10 @@ def ingest_wakeup() -> None:
     Redis being away must not fail the request: the event is committed, a 500 would only
     make the platform send it again, and the raw-event sweep picks it up (tests/chaos).
     """
-    from channels_adapters.tasks import ingest_raw_events
-
+    ingest = task_named(INGEST_TASK)
     try:
-        if ingest_raw_events.app.conf.task_always_eager or cache.add(WAKEUP_KEY, 1, timeout=WAKEUP_TTL):
-            ingest_raw_events.delay([])
+        if ingest.app.conf.task_always_eager or cache.add(WAKEUP_KEY, 1, timeout=WAKEUP_TTL):
+            ingest.delay([])
     except (RedisError, KombuOperationalError) as exc:
         logger.warning("ingest: no wakeup queued (%s); the raw-event sweep will pick the event up", exc)
 
@@ -207,8 +210,7 @@ def poll_result_store(account: ChannelAccount, poll: PollResult) -> int:
     events = [e for group in pages.values() for e in group]
     parsed = _parse(events)
     with transaction.atomic():
-        for event in events:
-            event.save()
+        raw_events_store(events)
         if events:
             _store(events, parsed)
         read = {id(e) for e, r in zip(events, parsed, strict=True) if isinstance(r, ParseResult)}
@@ -217,9 +219,5 @@ def poll_result_store(account: ChannelAccount, poll: PollResult) -> int:
                 account_cursor_set(account, name, cursor)
             else:
                 logger.warning("poll %s %s: a page could not be read; the cursor stays", account, name)
-        # A successful poll clears the error an earlier one left on the account.
-        ChannelAccount.objects.filter(id=account.id).update(
-            next_poll_at=poll.next_poll_at or timezone.now() + timedelta(minutes=1),
-            last_error="", last_error_at=None,
-        )
+        account_poll_schedule(account, poll.next_poll_at or timezone.now() + timedelta(minutes=1), succeeded=True)
     return len(events)

@@ -8,8 +8,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from channels_adapters.pipeline import raw_events_process
-from channels_adapters.tasks import ingest_raw_events
+from channels_adapters.pipeline import INGEST_TASK, raw_events_process
 from inbox.models import QuarantinedItem
 from inbox.queue import enqueue_on_commit
 from inbox.services import raw_events_replay
@@ -37,5 +36,5 @@ def items_replay(items: Iterable[QuarantinedItem], *, actor, reason: str = "", n
         if now:
             raw_events_process(chunk, extra=0)
         else:
-            enqueue_on_commit(ingest_raw_events, chunk)
+            enqueue_on_commit(INGEST_TASK, chunk)
     return replayed

@@ -1,4 +1,7 @@
-"""Celery tasks: thin, named, idempotent; they take ids and call one service."""
+"""Celery tasks: thin, named, idempotent; they take ids and call one service.
+
+This module is on top: it imports the pipeline and outbound delivery, which enqueue these
+tasks by name (``inbox.queue``) and never import this module."""
 
 from __future__ import annotations
 
@@ -6,13 +9,25 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
-from django.db.models import Q
 from django.utils import timezone
 
 from channels_adapters.base import AdapterError
+from channels_adapters.outbound import message_deliver
+from channels_adapters.outbound import outbound_sweep as outbound_sweep_run
+from channels_adapters.pipeline import (
+    MAX_ATTEMPTS,
+    poll_result_store,
+    raw_events_drain,
+    raw_events_process,
+)
 from channels_adapters.registry import get_adapter
 from inbox.models import ChannelAccount, RawEvent
-from inbox.services import account_mark_error
+from inbox.services import (
+    account_mark_error,
+    account_poll_lease,
+    account_poll_schedule,
+    raw_events_give_up,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +35,6 @@ logger = logging.getLogger(__name__)
 @shared_task(name="channels_adapters.ingest_raw_events", acks_late=True)
 def ingest_raw_events(raw_event_ids: list[int]) -> int:
     """With ids: process those (and a batch of other pending ones). Without: drain the backlog."""
-    from channels_adapters.pipeline import raw_events_drain, raw_events_process
-
     if not raw_event_ids:
         return raw_events_drain()
     result = raw_events_process(raw_event_ids)
@@ -30,20 +43,18 @@ def ingest_raw_events(raw_event_ids: list[int]) -> int:
 
 @shared_task(name="channels_adapters.message_send", acks_late=True)
 def message_send(message_id: int) -> str:
-    from channels_adapters.outbound import message_deliver
-
     return message_deliver(message_id)
 
 
 @shared_task(name="channels_adapters.raw_events_sweep")
 def raw_events_sweep() -> int:
     """Pick up RawEvents a crash left unprocessed; give up (keeping them) after 5 tries."""
-    from channels_adapters.pipeline import MAX_ATTEMPTS
-
     cutoff = timezone.now() - timedelta(seconds=60)
-    pending = RawEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
-    pending.filter(attempts__gte=MAX_ATTEMPTS).update(processed_at=timezone.now())
-    ids = list(pending.filter(attempts__lt=MAX_ATTEMPTS).order_by("id").values_list("id", flat=True)[:5000])
+    raw_events_give_up(before=cutoff, max_attempts=MAX_ATTEMPTS)
+    ids = list(
+        RawEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff, attempts__lt=MAX_ATTEMPTS)
+        .order_by("id").values_list("id", flat=True)[:5000]
+    )
     for start in range(0, len(ids), 200):
         ingest_raw_events.delay(ids[start : start + 200])
     return len(ids)
@@ -51,9 +62,7 @@ def raw_events_sweep() -> int:
 
 @shared_task(name="channels_adapters.outbound_sweep")
 def outbound_sweep() -> dict:
-    from channels_adapters.outbound import outbound_sweep as sweep
-
-    return sweep()
+    return outbound_sweep_run()
 
 
 POLL_LEASE = timedelta(minutes=10)
@@ -71,10 +80,7 @@ def poll_due_channels() -> int:
     for account in due.only("id", "platform"):
         if not get_adapter(account.platform).supports_polling:
             continue
-        leased = ChannelAccount.objects.filter(id=account.id).filter(
-            Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)
-        ).update(next_poll_at=now + POLL_LEASE)
-        if leased:
+        if account_poll_lease(account.id, now=now, until=now + POLL_LEASE):
             poll_channel.delay(account.id)
             count += 1
     return count
@@ -95,9 +101,7 @@ def poll_channel(account_id: int) -> int:
         typed = exc if isinstance(exc, AdapterError) else AdapterError(f"{type(exc).__name__}: {exc}")
         account_mark_error(account, str(typed), needs_reconnect=typed.needs_reconnect)
         retry_at = typed.retry_at or timezone.now() + timedelta(minutes=5)
-        ChannelAccount.objects.filter(id=account.id).update(next_poll_at=retry_at)
+        account_poll_schedule(account, retry_at)
         logger.warning("poll %s: %s (next try %s)", account, typed, retry_at.isoformat(), exc_info=typed is not exc)
         return 0
-    from channels_adapters.pipeline import poll_result_store
-
     return poll_result_store(account, result)

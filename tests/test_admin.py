@@ -30,7 +30,6 @@ INBOX_MODELS = sorted(
 )
 
 
-
 @pytest.fixture
 def records(sim_account, alice, team_a):
     """A few rows of every model, made the way production makes them."""
@@ -40,6 +39,7 @@ def records(sim_account, alice, team_a):
         sim_event(1, thread="t1", text="<script>alert('x')</script> el bus"),
         sim_event(2, thread="t2", text="Farola rota"),
         sim_event(3, thread="t3", channel="dm", text="Un privado"),
+        sim_event(4, thread="t4", channel="story", text="<img src=x onerror=alert(1)> quarantined"),
     ]
     assert post_sim(Client(), sim_body(events)).status_code == 200
     assert post_sim(Client(), sim_body([sim_event(2, thread="t2", text="Farola rota (editado)", type="edit")])).status_code == 200

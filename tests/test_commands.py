@@ -13,6 +13,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from inbox.models import AuditEvent, ChannelAccount
+from tests.conftest import login
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +63,7 @@ def test_writes_one_audit_event_without_the_secrets(credentials_file):
 
     event = AuditEvent.objects.get()
     assert (event.actor, event.verb, event.target_type, event.target_id) == (
-        None, "channel_account.create", "inbox.channelaccount", out.strip(),
+        None, "channel_account.connect", "inbox.channelaccount", out.strip(),
     )
     assert event.data["credentials_set"] is True
     assert SECRET not in json.dumps(event.data)
@@ -78,7 +79,41 @@ def test_credentials_can_come_from_stdin(monkeypatch):
 
 def test_without_credentials_file_the_account_has_none():
     out, _ = add("--platform", "simulator", "--external-id", "x1", "--name", "No secrets")
-    assert ChannelAccount.objects.get(id=int(out)).credentials == {}
+    account = ChannelAccount.objects.get(id=int(out))
+    assert account.credentials == {}
+    assert account.status == ChannelAccount.Status.ACTIVE  # the simulated network needs none
+
+
+@pytest.mark.parametrize("platform", ["x", "facebook", "instagram"])
+def test_a_real_platform_account_without_credentials_needs_reconnecting(platform):
+    out, err = add("--platform", platform, "--external-id", "1590000000000000009", "--name", "City")
+
+    account = ChannelAccount.objects.get(id=int(out))
+    assert out.strip() == str(account.id)
+    assert account.status == ChannelAccount.Status.NEEDS_RECONNECT
+    assert "without credentials" in account.last_error
+    assert "Needs reconnecting" in err
+    assert AuditEvent.objects.get().verb == "channel_account.connect"
+
+
+def test_the_x_page_shows_an_account_added_without_credentials_as_needing_reconnecting(dave):
+    add("--platform", "x", "--external-id", "1590000000000000009", "--name", "City on X")
+
+    page = login(dave).get("/channels/x/").content.decode()
+
+    assert "City on X" in page
+    assert "Needs reconnecting" in page
+    assert ">Active<" not in page
+
+
+def test_a_real_platform_account_with_credentials_is_active(credentials_file):
+    out, err = add("--platform", "x", "--external-id", "1590000000000000009", "--name", "City",
+                   "--credentials-file", str(credentials_file))
+
+    account = ChannelAccount.objects.get(id=int(out))
+    assert account.status == ChannelAccount.Status.ACTIVE
+    assert account.last_error == ""
+    assert "Needs reconnecting" not in err
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ Where an answer can go, and Meta's rules for it:
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -357,8 +358,7 @@ class _ReplySearch:
 
 
 def _unavailable(option: ReplyOption, reason: str) -> ReplyOption:
-    return ReplyOption(option.key, option.label, option.kind, option.visibility, available=False,
-                       reason=reason, max_length=option.max_length)
+    return replace(option, available=False, reason=reason)
 
 
 def _last_inbound_at(conversation: Conversation) -> datetime | None:

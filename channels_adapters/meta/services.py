@@ -19,7 +19,7 @@ from inbox.inbound import Action
 from inbox.models import ChannelAccount, Message, Team
 from inbox.permissions import REPLY, user_has_team_perm
 from inbox.queue import enqueue_on_commit
-from inbox.services import messages_ingest
+from inbox.services import channel_account_connect, messages_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -70,28 +70,17 @@ def page_connect(*, user, access_token: str, default_team: Team | None = None) -
                 handle=instagram.get("username", ""),
                 credentials={"page_access_token": access_token, "page_id": page_id}, default_team=default_team,
             ))
-        from channels_adapters.tasks import poll_channel
-
         for account in result.accounts:
-            enqueue_on_commit(poll_channel, account.id)
+            enqueue_on_commit("channels_adapters.poll_channel", account.id)
     return result
 
 
 def _account_upsert(user, platform: str, external_id: str, *, name: str, handle: str, credentials: dict,
                     default_team: Team | None) -> ChannelAccount:
-    account, created = ChannelAccount.objects.select_for_update().get_or_create(
-        platform=platform, external_id=external_id,
-        defaults={"name": name[:200], "handle": handle[:200], "credentials": credentials, "default_team": default_team},
-    )
-    if not created:
-        account.name, account.handle, account.credentials = name[:200], handle[:200], credentials
-        account.status, account.last_error, account.next_poll_at = ChannelAccount.Status.ACTIVE, "", None
-        if default_team is not None:
-            account.default_team = default_team
-        account.save()
-    audit_record(user, "channel.connect" if created else "channel.reconnect", account, platform=platform,
-                 external_id=external_id)
-    return account
+    return channel_account_connect(
+        platform=platform, external_id=external_id, name=name, handle=handle, credentials=credentials,
+        default_team=default_team, actor=user, method="page_token",
+    )[0]
 
 
 def comment_hide(*, user, message: Message, reason: str) -> Message:

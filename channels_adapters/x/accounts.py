@@ -13,8 +13,8 @@ from django.db import transaction
 
 from channels_adapters.base import AdapterError
 from channels_adapters.x import client
-from inbox.audit import audit_record
 from inbox.models import ChannelAccount
+from inbox.services import account_credentials_set, channel_account_connect
 
 REFRESH_MARGIN_SECONDS = 300
 
@@ -44,8 +44,7 @@ def x_credentials_fresh(account: ChannelAccount) -> dict:
                     permanent=True, needs_reconnect=True, code="token-expired",
                 )
             credentials = {**credentials, "oauth2": client.oauth2_refresh(oauth2["refresh_token"])}
-            locked.credentials = credentials
-            locked.save(update_fields=["credentials"])
+            account_credentials_set(locked, credentials)
     account.credentials = credentials
     return credentials
 
@@ -53,22 +52,9 @@ def x_credentials_fresh(account: ChannelAccount) -> dict:
 def x_account_connect(*, user, credentials: dict, profile: dict, method: str) -> ChannelAccount:
     """Create or update the ChannelAccount for the X user in ``profile`` (from /2/users/me)."""
     external_id = profile["id"]
-    with transaction.atomic():
-        account = ChannelAccount.objects.select_for_update().filter(platform="x", external_id=external_id).first()
-        created = account is None
-        if created:
-            account = ChannelAccount(platform="x", external_id=external_id)
-        account.name = (profile.get("name") or profile.get("username") or external_id)[:200]
-        account.handle = (profile.get("username") or "")[:200]
-        account.credentials = credentials
-        account.status = ChannelAccount.Status.ACTIVE
-        account.last_error = ""
-        account.last_error_at = None
-        account.next_poll_at = None
-        account.save()
-        audit_record(
-            user, "channel_account.connect" if created else "channel_account.reconnect", account,
-            platform="x", method=method, handle=account.handle,
-            scope=(credentials.get("oauth2") or {}).get("scope", ""),
-        )
+    account, _ = channel_account_connect(
+        platform="x", external_id=external_id,
+        name=profile.get("name") or profile.get("username") or external_id, handle=profile.get("username") or "",
+        credentials=credentials, actor=user, method=method, scope=(credentials.get("oauth2") or {}).get("scope", ""),
+    )
     return account

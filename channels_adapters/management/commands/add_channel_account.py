@@ -7,6 +7,10 @@ Prints only the new account's id on stdout, so a script can capture it:
 
 Credentials are read from a JSON file (``-`` for stdin, so they need not touch the disk)
 and are encrypted at rest by the model field; they are never printed or audited.
+
+An account of a real platform added without credentials cannot read or answer anything: it
+is created as *Needs reconnecting*, and an admin connects it from its platform's page. The
+simulated network needs none.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import IntegrityError
 
 from channels_adapters.registry import get_adapter, platforms
 from inbox.models import ChannelAccount, Team
-from inbox.services import channel_account_create
+from inbox.services import channel_account_connect
+
+# Platforms whose accounts work without credentials: the simulated network answers itself.
+PLATFORMS_WITHOUT_CREDENTIALS = {"simulator"}
 
 
 def _known_platforms() -> list[str]:
@@ -72,21 +78,24 @@ class Command(BaseCommand):
 
         credentials = self._credentials(options["credentials_file"])
 
-        try:
-            account = channel_account_create(
-                platform=platform, external_id=external_id, name=name, handle=handle,
-                credentials=credentials, default_team=team,
-            )
-        except IntegrityError as exc:
-            existing = ChannelAccount.objects.filter(platform=platform, external_id=external_id).first()
-            if existing is None:
-                raise
+        existing = ChannelAccount.objects.filter(platform=platform, external_id=external_id).first()
+        if existing is not None:
             raise CommandError(
                 f"A {platform} account with external id {external_id!r} already exists "
                 f"(id {existing.id}, {existing.name!r})."
-            ) from exc
+            )
+        account, _ = channel_account_connect(
+            platform=platform, external_id=external_id, name=name, handle=handle, credentials=credentials,
+            default_team=team, method="add_channel_account",
+            needs_credentials=platform not in PLATFORMS_WITHOUT_CREDENTIALS,
+        )
         self.stdout.write(str(account.id))
         self.stderr.write(f"Created {account} (id {account.id}).")
+        if account.status == ChannelAccount.Status.NEEDS_RECONNECT:
+            self.stderr.write(
+                "It has no credentials, so it shows as Needs reconnecting until an admin connects "
+                "it from its platform's page."
+            )
 
     def _credentials(self, path: str) -> dict:
         if not path:

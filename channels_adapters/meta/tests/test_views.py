@@ -67,7 +67,7 @@ def test_admin_connects_a_page_and_its_instagram_account(dave, team_a, meta_app)
     # The first backfill ran for both accounts once the connection was committed.
     assert any(f"/{PAGE_ID}/posts" in c.request.url for c in meta_app.calls)
     assert any(f"/{IG_ID}/media" in c.request.url for c in meta_app.calls)
-    assert set(AuditEvent.objects.values_list("verb", flat=True)) == {"channel.connect"}
+    assert set(AuditEvent.objects.values_list("verb", flat=True)) == {"channel_account.connect"}
 
 
 def test_reconnecting_replaces_the_token_and_reactivates(dave, meta_app, page):

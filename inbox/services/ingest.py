@@ -1,7 +1,8 @@
-"""Writes to the domain. Views, the API and tasks call these; nothing else writes.
+"""Receipt and ingest: raw deliveries kept as they came, then their items stored exactly once.
 
 The ingest path is set-based: one batch of ``InboundMessage`` becomes a handful of
 statements whatever its size, and uniqueness constraints make every step safe to repeat.
+What could not be read is quarantined next to what could, and replayed after a fix.
 """
 
 from __future__ import annotations
@@ -11,15 +12,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import partial
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from inbox import realtime
-from inbox.audit import audit_record, audit_record_many
+from inbox.audit import audit_record_many
 from inbox.db import insert_ignoring_conflicts, update_rows
 from inbox.inbound import Action, InboundMessage, IngestResult
 from inbox.language import language_detect
@@ -27,25 +25,16 @@ from inbox.models import (
     ChannelAccount,
     Contact,
     Conversation,
-    DeliveryAttempt,
     Message,
     MessageRevision,
     MessageTombstone,
     QuarantinedItem,
     RawEvent,
-    Team,
 )
-from inbox.permissions import REPLY, SUPERVISE, team_officers, user_has_team_perm
 from inbox.redaction import redact_secrets
+from inbox.services.text import preview as _preview
 
 logger = logging.getLogger(__name__)
-
-PREVIEW_LENGTH = 200
-
-
-def _preview(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
 
 
 # --- Receipt ---------------------------------------------------------------------------------
@@ -57,6 +46,19 @@ def raw_event_record(
     return RawEvent.objects.create(
         platform=platform, account=account, source=source, body=body, headers=headers
     )
+
+
+def raw_events_store(events: Sequence[RawEvent]) -> None:
+    """Save events built in memory (a poll's pages), inside the transaction that stores their items."""
+    for event in events:
+        event.save()
+
+
+def raw_events_give_up(*, before, max_attempts: int) -> int:
+    """Settle events that failed ``max_attempts`` times: kept, with their error, for an admin."""
+    return RawEvent.objects.filter(
+        processed_at__isnull=True, received_at__lt=before, attempts__gte=max_attempts
+    ).update(processed_at=timezone.now())
 
 
 def raw_events_claim(ids: Sequence[int]) -> list[RawEvent]:
@@ -542,290 +544,3 @@ def _as_create(item: InboundMessage) -> InboundMessage:
         visibility=item.visibility, author=item.author, text=item.text, sent_at=item.sent_at,
         attachments=item.attachments, in_reply_to=item.in_reply_to, action=Action.CREATE,
     )
-
-
-# --- Officers' actions -----------------------------------------------------------------------
-
-
-def message_reply_create(
-    *, conversation: Conversation, user, text: str, visibility: str, kind: str, in_reply_to: str = "",
-    client_token: str | None = None, audit: dict | None = None,
-) -> Message:
-    """Queue an answer to the citizen; the send task delivers it through the same channel.
-
-    Raises IntegrityError when a reply with the same ``client_token`` exists (a double submit).
-    """
-    now = timezone.now()
-    message = Message.objects.create(
-        conversation=conversation, account_id=conversation.account_id,
-        direction=Message.Direction.OUTBOUND, kind=kind, visibility=visibility,
-        in_reply_to=in_reply_to, author_user=user, text=text, sent_at=now,
-        delivery_status=Message.Delivery.QUEUED, next_attempt_at=now, client_token=client_token or None,
-    )
-    updates = {"last_message_at": now, "last_message_preview": _preview(text), "updated_at": now}
-    if conversation.status == Conversation.Status.NEW:
-        updates["status"] = Conversation.Status.OPEN
-    if conversation.assignee_id is None:
-        updates["assignee"] = user
-    Conversation.objects.filter(pk=conversation.pk).update(**updates)
-    for field, value in updates.items():
-        setattr(conversation, field, value)
-    audit_record(user, "message.reply", conversation, message_id=message.id, visibility=visibility, **(audit or {}))
-    return message
-
-
-class ReplyCollision(Exception):
-    """The conversation moved on after the last message the officer saw: do not send.
-
-    ``newer`` are those messages, oldest first; ``last_message_id`` is the id to send again
-    with once the officer has been shown them and still wants to send.
-    """
-
-    def __init__(self, newer: list[Message]):
-        self.newer = newer
-        self.last_message_id = max(m.id for m in newer)
-        super().__init__(f"{len(newer)} message(s) arrived or were sent after the last one you saw.")
-
-
-class UnknownLastSeenMessage(ValueError):
-    """``last_seen_message_id`` is not a message of this conversation (a client's mistake)."""
-
-
-# What changes the answer a citizen should get: a new message from the citizen, or a reply
-# anyone (a colleague, an automatic reply) already sent them. A colleague's internal note
-# never reaches the citizen, so it does not stop a reply; it is in the timeline to read.
-REPLY_COLLIDING_DIRECTIONS = (Message.Direction.INBOUND, Message.Direction.OUTBOUND)
-
-
-def message_reply_collisions_check(
-    *, conversation: Conversation, user, last_seen_message_id: int | None, client_token: str | None = None,
-) -> None:
-    """Lock the conversation for a reply; raise ReplyCollision if it moved on unseen.
-
-    Call it inside the transaction that then creates the reply: the row lock is held until
-    that transaction ends, so of two officers pressing Send at the same moment the second
-    waits, then sees the first one's reply and is stopped — "check, then act" cannot race.
-    ``last_seen_message_id=None`` (an older client) skips the check but still takes the lock;
-    0 means the officer saw no message at all. A resubmit of a reply already stored (same
-    ``client_token``) is not a collision: the caller returns the stored reply.
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("message_reply_collisions_check must run inside the reply's transaction")
-    # Who may not answer learns nothing about the conversation's newer messages here.
-    _require_team_perm(user, conversation.team, REPLY, "You cannot answer this team's conversations.")
-    # Re-read what the reply's bookkeeping depends on: the page was loaded before the lock,
-    # and a colleague may have answered, resolved or taken the conversation since.
-    locked = (
-        Conversation.objects.select_for_update()
-        .only("status", "assignee_id", "resolved_at", "first_response_at", "updated_at")
-        .get(pk=conversation.pk)
-    )
-    for field in ("status", "assignee_id", "resolved_at", "first_response_at", "updated_at"):
-        setattr(conversation, field, getattr(locked, field))
-    if last_seen_message_id is None:
-        return
-    if client_token and conversation.messages.filter(client_token=client_token).exists():
-        return
-    if last_seen_message_id and not conversation.messages.filter(id=last_seen_message_id).exists():
-        raise UnknownLastSeenMessage(f"Message {last_seen_message_id} is not part of this conversation.")
-    # Ids, not timestamps: a platform's sent_at can be older than what the officer saw (late
-    # delivery), yet the message is news to them. A citizen message whose ingest transaction
-    # commits after a later id was shown could slip through; that window is one ingest batch.
-    newer = list(
-        conversation.messages.filter(id__gt=last_seen_message_id, direction__in=REPLY_COLLIDING_DIRECTIONS)
-        .select_related("author_contact", "author_user")
-        .order_by("sent_at", "id")
-    )
-    if newer:
-        raise ReplyCollision(newer)
-
-
-class AssignmentRefused(ValueError):
-    """The chosen officer cannot hold the conversation (not an officer of the team)."""
-
-
-def _require_team_perm(user, team: Team | None, perm: str, message: str) -> None:
-    """``user=None`` is the system itself (routing, imports, scripts): always allowed."""
-    if user is not None and not user_has_team_perm(user, team, perm):
-        raise PermissionDenied(message)
-
-
-def _publish_on_commit(conversation: Conversation) -> None:
-    transaction.on_commit(partial(realtime.conversations_changed, [conversation.id]))
-
-
-def conversation_note_add(*, conversation: Conversation, user, text: str) -> Message:
-    _require_team_perm(user, conversation.team, REPLY, "You cannot work on this team's conversations.")
-    with transaction.atomic():
-        message = Message.objects.create(
-            conversation=conversation, account_id=conversation.account_id,
-            direction=Message.Direction.NOTE, kind=Message.Kind.NOTE,
-            visibility=Message.Visibility.INTERNAL, author_user=user, text=text, sent_at=timezone.now(),
-        )
-        audit_record(user, "conversation.note", conversation, message_id=message.id)
-        _publish_on_commit(conversation)
-    return message
-
-
-def conversation_status_set(*, conversation: Conversation, user, status: str) -> Conversation:
-    if status not in Conversation.Status.values:
-        raise ValueError(f"unknown status {status!r}")
-    _require_team_perm(user, conversation.team, REPLY, "You cannot work on this team's conversations.")
-    if conversation.status == status:
-        return conversation
-    previous = conversation.status
-    conversation.status = status
-    conversation.resolved_at = timezone.now() if status == Conversation.Status.RESOLVED else None
-    conversation.updated_at = timezone.now()
-    with transaction.atomic():
-        conversation.save(update_fields=["status", "resolved_at", "updated_at"])
-        audit_record(user, "conversation.status", conversation, previous=previous, status=status)
-        _publish_on_commit(conversation)
-    return conversation
-
-
-def conversation_assign(*, conversation: Conversation, user, assignee, team: Team | None = None) -> Conversation:
-    """Assign (or unassign, with ``assignee=None``) and optionally move to another team.
-
-    Anyone who may answer for the team can take a conversation for themselves; giving it to
-    someone else, or moving it, is for supervisors of the teams involved.
-    """
-    target = team or conversation.team
-    moving = team is not None and team.id != conversation.team_id
-    if assignee is not None and assignee == user and not moving:
-        _require_team_perm(user, conversation.team, REPLY, "You cannot work on this team's conversations.")
-    else:
-        _require_team_perm(user, conversation.team, SUPERVISE, "Only a supervisor of the team can assign its conversations.")
-        if moving:
-            _require_team_perm(user, team, SUPERVISE, "You can only move conversations to teams you supervise.")
-    if assignee is not None and (target is None or assignee.id not in {u.id for u in team_officers(target)}):
-        raise AssignmentRefused(f"{assignee.get_username()} is not an officer of {target or 'any team yet'}.")
-    previous = (conversation.team_id, conversation.assignee_id)
-    conversation.team = target
-    conversation.assignee = assignee
-    conversation.updated_at = timezone.now()
-    with transaction.atomic():
-        conversation.save(update_fields=["team", "assignee", "updated_at"])
-        audit_record(
-            user, "conversation.assign", conversation,
-            previous_team=previous[0], previous_assignee=previous[1],
-            team=conversation.team_id, assignee=getattr(assignee, "pk", None),
-        )
-        _publish_on_commit(conversation)
-    return conversation
-
-
-# --- Outbound delivery -----------------------------------------------------------------------
-
-
-def message_claim_for_send(message_id: int) -> tuple[Message, DeliveryAttempt] | None:
-    """Atomically move a queued reply to "sending" and open its attempt record.
-
-    None if another worker has it, it is not due, or it is done. The claim and the attempt
-    commit together, so a reply in "sending" always has an open attempt for the sweep to find.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        claimed = Message.objects.filter(
-            id=message_id, direction=Message.Direction.OUTBOUND,
-            delivery_status=Message.Delivery.QUEUED,
-        ).filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).update(
-            delivery_status=Message.Delivery.SENDING, attempts=F("attempts") + 1, next_attempt_at=None
-        )
-        if claimed != 1:
-            return None
-        message = Message.objects.select_related("conversation__account", "conversation__contact").get(id=message_id)
-        return message, DeliveryAttempt.objects.create(message=message, started_at=now)
-
-
-def message_mark_sent(message: Message, attempt: DeliveryAttempt, *, external_id: str, sent_at: datetime | None = None) -> None:
-    now = timezone.now()
-    with transaction.atomic():
-        # Only from "sending": a slow worker and the sweep cannot both settle one attempt.
-        settled = Message.objects.filter(id=message.id, delivery_status=Message.Delivery.SENDING).update(
-            delivery_status=Message.Delivery.SENT, external_id=external_id or None,
-            delivered_at=sent_at or now, delivery_error="",
-        )
-        if not settled:
-            return
-        DeliveryAttempt.objects.filter(id=attempt.id).update(finished_at=now, outcome=DeliveryAttempt.Outcome.SENT)
-        # The first-response clock stops at the first answer the citizen can see.
-        Conversation.objects.filter(id=message.conversation_id, first_response_at__isnull=True).update(
-            first_response_at=sent_at or now
-        )
-
-
-def message_mark_retry(message: Message, attempt: DeliveryAttempt, *, error: str, retry_at: datetime, code: str = "") -> None:
-    now = timezone.now()
-    error = redact_secrets(error)
-    with transaction.atomic():
-        settled = Message.objects.filter(id=message.id, delivery_status=Message.Delivery.SENDING).update(
-            delivery_status=Message.Delivery.QUEUED, delivery_error=error[:2000], next_attempt_at=retry_at
-        )
-        if not settled:
-            return
-        DeliveryAttempt.objects.filter(id=attempt.id).update(
-            finished_at=now, outcome=DeliveryAttempt.Outcome.RETRY, error=error[:2000], platform_code=code[:50]
-        )
-
-
-def message_mark_failed(
-    message: Message, attempt: DeliveryAttempt | None, *, error: str, code: str = "", uncertain: bool = False
-) -> None:
-    now = timezone.now()
-    error = redact_secrets(error)
-    with transaction.atomic():
-        settled = Message.objects.filter(id=message.id, delivery_status=Message.Delivery.SENDING).update(
-            delivery_status=Message.Delivery.FAILED, delivery_error=error[:2000], next_attempt_at=None
-        )
-        if not settled:
-            return
-        if attempt is not None:
-            DeliveryAttempt.objects.filter(id=attempt.id).update(
-                finished_at=now, error=error[:2000], platform_code=code[:50],
-                outcome=DeliveryAttempt.Outcome.UNCERTAIN if uncertain else DeliveryAttempt.Outcome.FAILED,
-            )
-
-
-def account_mark_error(account: ChannelAccount, error: str, *, needs_reconnect: bool = False) -> None:
-    updates = {"last_error": redact_secrets(error)[:2000], "last_error_at": timezone.now()}
-    if needs_reconnect:
-        updates["status"] = ChannelAccount.Status.NEEDS_RECONNECT
-    ChannelAccount.objects.filter(id=account.id).update(**updates)
-    for field, value in updates.items():
-        setattr(account, field, value)
-
-
-def accounts_mark_revoked(platforms: Iterable[str], external_ids: Sequence[str]) -> None:
-    """The platform says these accounts withdrew the app's access: they need reconnecting."""
-    for account in ChannelAccount.objects.filter(platform__in=list(platforms), external_id__in=list(external_ids)):
-        account_mark_error(account, "The account withdrew this app's access.", needs_reconnect=True)
-
-
-def account_cursor_set(account: ChannelAccount, name: str, value: dict) -> None:
-    """Merge one endpoint's poll cursor; a cursor only moves once its page is stored."""
-    cursors = dict(account.cursors or {})
-    cursors[name] = value
-    ChannelAccount.objects.filter(id=account.id).update(cursors=cursors)
-    account.cursors = cursors
-
-
-def channel_account_create(
-    *, platform: str, external_id: str, name: str, handle: str = "", credentials: dict | None = None,
-    default_team: Team | None = None, actor=None,
-) -> ChannelAccount:
-    """Connect an account; raises IntegrityError if (platform, external_id) already exists.
-
-    The audit record names the account, never its credentials.
-    """
-    with transaction.atomic():
-        account = ChannelAccount.objects.create(
-            platform=platform, external_id=external_id, name=name, handle=handle,
-            credentials=credentials or {}, default_team=default_team,
-        )
-        audit_record(
-            actor, "channel_account.create", account, platform=platform, external_id=external_id,
-            name=name, default_team=getattr(default_team, "pk", None),
-            credentials_set=bool(credentials),
-        )
-    return account
