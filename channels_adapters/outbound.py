@@ -50,6 +50,7 @@ from inbox.services import (
     message_mark_failed,
     message_mark_retry,
     message_mark_sent,
+    message_reply_collisions_check,
     message_reply_create,
 )
 
@@ -94,16 +95,31 @@ class PersonalDataInPublicReply(ReplyRefused):
 
 def reply_submit(
     *, conversation: Conversation, user, text: str, option_key: str,
-    client_token: str = "", confirm_public: bool = False,
+    client_token: str = "", confirm_public: bool = False, last_seen_message_id: int | None = None,
 ) -> Message:
     """Check the reply against the platform's rules, store it as queued, send after commit.
 
     ``client_token`` (from the composer, or an API client's idempotency key) makes a double
     submit return the reply already queued instead of sending the citizen the answer twice.
     A public reply with personal data is refused unless the officer ``confirm_public``.
+    ``last_seen_message_id`` is the newest message the officer was shown: if the citizen
+    wrote or anyone answered since, ``ReplyCollision`` is raised and nothing is sent. The
+    check holds the conversation's row lock until the reply is stored, so two officers
+    pressing Send together cannot both pass.
     """
     if not user_has_team_perm(user, conversation.team, REPLY):
         raise PermissionDenied("You cannot answer this team's conversations.")
+    with transaction.atomic():
+        message_reply_collisions_check(
+            conversation=conversation, user=user, last_seen_message_id=last_seen_message_id,
+            client_token=client_token or None,
+        )
+        return _reply_queue(conversation=conversation, user=user, text=text, option_key=option_key,
+                            client_token=client_token, confirm_public=confirm_public)
+
+
+def _reply_queue(*, conversation: Conversation, user, text: str, option_key: str, client_token: str,
+                 confirm_public: bool) -> Message:
     if client_token:
         earlier = conversation.messages.filter(client_token=client_token).first()
         if earlier is not None:

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -35,7 +35,6 @@ from inbox.services import (
     conversation_assign,
     conversation_note_add,
     conversation_status_set,
-    message_reply_collisions_check,
 )
 from routing import sla
 
@@ -237,15 +236,10 @@ def conversation_reply(request, pk: int):
     text, option, token = form.cleaned_data["text"], form.cleaned_data["option"], form.cleaned_data["client_token"]
     seen = form.cleaned_data["last_seen_message_id"]
     try:
-        # One transaction: the collision check locks the conversation until the reply commits.
-        with transaction.atomic():
-            message_reply_collisions_check(
-                conversation=conversation, user=request.user, last_seen_message_id=seen, client_token=token
-            )
-            reply_submit(
-                conversation=conversation, user=request.user, text=text, option_key=option,
-                client_token=token, confirm_public=form.cleaned_data["confirm_public"],
-            )
+        reply_submit(
+            conversation=conversation, user=request.user, text=text, option_key=option,
+            client_token=token, confirm_public=form.cleaned_data["confirm_public"], last_seen_message_id=seen,
+        )
     except ReplyCollision as exc:
         # Nothing was sent: the officer reads what came in, then sends anyway or rewrites.
         return _conversation_page(

@@ -8,7 +8,6 @@ against the team permissions (a 403).
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.utils.translation import ngettext
 from drf_spectacular.utils import (
@@ -56,7 +55,6 @@ from inbox.services import (
     conversation_assign,
     conversation_note_add,
     conversation_status_set,
-    message_reply_collisions_check,
 )
 from routing import sla
 
@@ -156,16 +154,11 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         conversation = self.get_object()
         data = _valid(ReplyInputSerializer, request)
         try:
-            # One transaction: the collision check locks the conversation until the reply commits.
-            with transaction.atomic():
-                message_reply_collisions_check(
-                    conversation=conversation, user=request.user,
-                    last_seen_message_id=data.get("last_seen_message_id"), client_token=data.get("client_token"),
-                )
-                message = reply_submit(
-                    conversation=conversation, user=request.user, text=data["text"], option_key=data["option"],
-                    client_token=data.get("client_token", ""), confirm_public=data["confirm_public"],
-                )
+            message = reply_submit(
+                conversation=conversation, user=request.user, text=data["text"], option_key=data["option"],
+                client_token=data.get("client_token", ""), confirm_public=data["confirm_public"],
+                last_seen_message_id=data.get("last_seen_message_id"),
+            )
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc) or None) from exc
         except UnknownLastSeenMessage as exc:
