@@ -269,3 +269,25 @@ class VolumeHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 team {self.team_key} account {self.account_id}"
+
+
+class OfficerHour(models.Model):
+    """Replies sent per hour (UTC, truncated), officer, team and account: the dashboard's
+    "officers who answered in that hour" (presence does not exist yet, so this is what the
+    officers did, not when they were available). Upserted by ``routing.sla.replies_sent``."""
+
+    hour = models.DateTimeField()
+    officer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey("inbox.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # team_id or 0: the unique key (and ON CONFLICT target) cannot hold a NULL.
+    team_key = models.PositiveIntegerField(default=0)
+    account = models.ForeignKey("inbox.ChannelAccount", on_delete=models.CASCADE, related_name="+")
+    replies = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "officer", "team_key", "account"], name="officer_hour_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 officer {self.officer_id}: {self.replies}"

@@ -364,6 +364,9 @@ def replies_sent(message_ids: Sequence[int], *, now: datetime | None = None) -> 
             (_hour(m.delivered_at or m.sent_at), m.conversation.team_id, m.account_id, 0, 1) for m in messages
         ])
         human = [m for m in messages if m.author_user_id is not None]
+        officer_hours_add([
+            (_hour(m.delivered_at or m.sent_at), m.author_user_id, m.conversation.team_id, m.account_id) for m in human
+        ])
         if not human:
             return
         first_by_conversation: dict[int, Message] = {}
@@ -513,6 +516,28 @@ def volume_add(rows: Iterable[tuple[datetime, int | None, int, int, int]]) -> No
             f"VALUES {', '.join(values)} ON CONFLICT (hour, team_key, account_id) DO UPDATE SET "
             "messages_in = routing_volumehour.messages_in + excluded.messages_in, "
             "messages_out = routing_volumehour.messages_out + excluded.messages_out",
+            params,
+        )
+
+
+def officer_hours_add(rows: Iterable[tuple[datetime, int, int | None, int]]) -> None:
+    """Count (hour, officer, team, account) replies in ``OfficerHour``, one statement: the
+    dashboard's "officers who answered in that hour"."""
+    merged: dict[tuple, int] = {}
+    for hour, officer_id, team_id, account_id in rows:
+        key = (_hour(hour), officer_id, team_id, account_id)
+        merged[key] = merged.get(key, 0) + 1
+    if not merged:
+        return
+    values, params = [], []
+    for (hour, officer_id, team_id, account_id), n in sorted(merged.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0, kv[0][3])):
+        values.append("(%s, %s, %s, %s, %s, %s)")
+        params += [hour, officer_id, team_id, team_id or 0, account_id, n]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO routing_officerhour (hour, officer_id, team_id, team_key, account_id, replies) "  # noqa: S608
+            f"VALUES {', '.join(values)} ON CONFLICT (hour, officer_id, team_key, account_id) DO UPDATE SET "
+            "replies = routing_officerhour.replies + excluded.replies",
             params,
         )
 
