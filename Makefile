@@ -14,13 +14,14 @@ VAR_DIR ?= $(CURDIR)/var
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/citizen_inbox
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install browser run manage test lint bench bench-queue clean
+.PHONY: help install browser run manage test test-chaos lint bench bench-queue clean
 
 help:
 	@echo "make run    - set up and serve the demo on http://127.0.0.1:$(PORT) (SQLite, in-process tasks)"
 	@echo "             PORT=8000 DEMO_PASSWORD=... DEMO_FEED_RATE=0.2 (messages/s) DEMO_FEED=off (no feed)"
 	@echo "make manage ARGS='...' - manage.py against the demo (e.g. ARGS='drf_create_token admin')"
 	@echo "make test   - set up and run ruff and the whole test suite (PostgreSQL and Redis)"
+	@echo "make test-chaos - the full chaos runs: workers SIGKILLed, Redis and PostgreSQL restarted (their own)"
 	@echo "make bench  - ingest and queue benchmarks against PostgreSQL, Redis and a Celery worker"
 	@echo "make lint   - ruff"
 
@@ -61,6 +62,12 @@ manage: install
 test: install browser
 	$(VENV)/bin/ruff check .
 	DATABASE_URL='$(TEST_DATABASE_URL)' REDIS_URL='$(TEST_REDIS_URL)' $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# The full chaos runs (tests/chaos; make test runs the short ones): 20,000 webhooks and 1,000
+# replies while workers are SIGKILLed, Redis and PostgreSQL restarted. The servers it kills are
+# its own (initdb + pg_ctl as the postgres user, redis-server), on free loopback ports.
+test-chaos: install
+	CHAOS_FULL=1 DATABASE_URL='$(TEST_DATABASE_URL)' REDIS_URL='$(TEST_REDIS_URL)' $(PY) -m pytest -p no:cacheprovider -s -m chaos_full tests/chaos $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -44,16 +44,16 @@ def chaos_stack():
 @pytest.fixture
 def stack(chaos_stack):
     """The session's stack with empty tables, a flushed broker and no worker running."""
-    chaos_stack.stop_workers()
+    chaos_stack.stop_workers(hard=True)
     if not chaos_stack.redis.proc or chaos_stack.redis.proc.poll() is not None:
         chaos_stack.redis.start()
     if not chaos_stack.pg.running():
         chaos_stack.pg.start()
     chaos_stack.redis_flush()
-    chaos_stack.control("reset")
+    chaos_stack.reset()
     try:
         yield chaos_stack
     finally:
-        chaos_stack.stop_workers()
+        chaos_stack.stop_workers(hard=True)  # the next scenario starts from empty tables anyway
         for name in [n for n in chaos_stack.procs if n.startswith("worker")]:
             del chaos_stack.procs[name]

@@ -50,26 +50,6 @@ def setup() -> dict:
     return {"team": team.id}
 
 
-def reset() -> dict:
-    """Empty what a scenario fills (as bench/ingest.py does), keeping accounts and teams."""
-    from django.db import connection
-
-    from inbox import models as m
-
-    tables = [
-        m.DeliveryAttempt, m.MessageRevision, m.Message, m.Conversation.tags.through, m.Conversation,
-        m.RawEvent, m.Contact, m.Person, m.AuditEvent,
-    ]
-    names = ", ".join(connection.ops.quote_name(t._meta.db_table) for t in tables)
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    m.ChannelAccount.objects.update(
-        next_poll_at=datetime(2100, 1, 1, tzinfo=UTC), cursors={}, last_error="", last_error_at=None,
-        status=m.ChannelAccount.Status.ACTIVE,
-    )
-    return {"ok": True}
-
-
 def raw_events_sweep() -> dict:
     """The beat's raw-event sweep, run now as if its 60 s grace had passed."""
     import time_machine
@@ -81,26 +61,12 @@ def raw_events_sweep() -> dict:
 
 
 def outbound_sweep() -> dict:
-    """The beat's outbound sweep, treating every open attempt as stuck (call it once the
-    workers that could still hold an attempt are stopped)."""
+    """The beat's outbound sweep, treating every open attempt as stuck: call it only once
+    the workers that could still hold an attempt are stopped."""
     from channels_adapters import outbound
 
     outbound.STUCK_AFTER = timedelta(0)
-    with_time = datetime.now(UTC) + timedelta(seconds=31)
-    import time_machine
-
-    with time_machine.travel(with_time, tick=True):
-        return outbound.outbound_sweep()
-
-
-def poll_schedule(*, at: str | None = None) -> dict:
-    """Make the X account due for polling (now, or at ``at``)."""
-    from inbox.models import ChannelAccount
-    from tests.chaos.deliveries import X_ACCOUNT
-
-    when = datetime.fromisoformat(at) if at else None
-    ChannelAccount.objects.filter(platform="x", external_id=X_ACCOUNT).update(next_poll_at=when)
-    return {"ok": True}
+    return outbound.outbound_sweep()
 
 
 def replies_submit(*, count: int, first: int = 0, conversations: int | None = None) -> dict:
@@ -145,8 +111,8 @@ def replies_submit(*, count: int, first: int = 0, conversations: int | None = No
 
 
 COMMANDS = {
-    "setup": setup, "reset": reset, "raw_events_sweep": raw_events_sweep,
-    "outbound_sweep": outbound_sweep, "poll_schedule": poll_schedule, "replies_submit": replies_submit,
+    "setup": setup, "raw_events_sweep": raw_events_sweep,
+    "outbound_sweep": outbound_sweep, "replies_submit": replies_submit,
 }
 
 

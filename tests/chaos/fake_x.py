@@ -64,7 +64,9 @@ class FakeX:
     timeout_share: float = 0.0  # posted, then no answer before the client's timeout
     error_share: float = 0.0  # 503 before posting
     hang_seconds: float = 3.0
+    latency: float = 0.0  # seconds before answering a POST (the window in which a kill lands mid-send)
     rate_limited_until: float = 0.0  # epoch seconds
+    rate_limit_for: float = 0.0  # armed: the first request starts a window of this many seconds
     seed: int = 7
     posts: list[Post] = field(default_factory=list)
     mentions: list[Post] = field(default_factory=list)
@@ -150,6 +152,9 @@ class FakeX:
             m = MARKER.search(str(payload.get("text", "")))
             marker = m.group(1) if m else ""
         now = time.time()
+        with self.lock:
+            if self.rate_limit_for:
+                self.rate_limited_until, self.rate_limit_for = now + self.rate_limit_for, 0.0
         if now < self.rate_limited_until:
             reset = int(self.rate_limited_until) + (1 if self.rate_limited_until % 1 else 0)
             self._hit(method, url.path, 429, marker)
@@ -187,6 +192,8 @@ class FakeX:
             self._hit("POST", "/2/tweets", 503, marker)
             return self._reply(h, 503, {"title": "Service Unavailable", "detail": "Service Unavailable",
                                         "type": "about:blank", "status": 503})
+        if self.latency:
+            time.sleep(self.latency)
         text = str(payload.get("text", ""))
         in_reply_to = str((payload.get("reply") or {}).get("in_reply_to_tweet_id", ""))
         post = Post(self.new_id(), text, in_reply_to, time.time(), self.account_id)

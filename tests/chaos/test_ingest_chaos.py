@@ -19,7 +19,7 @@ from tests.chaos.report import Clock, inbound_outcome, raw_errors, record
 pytestmark = pytest.mark.chaos
 
 
-def drain(stack: Stack, *, timeout: float, stall: float = 8.0) -> dict:
+def drain(stack: Stack, *, timeout: float, stall: float = 6.0) -> dict:
     """Wait for every RawEvent to be processed; when the backlog stops moving (a wakeup died
     with a killed worker, or a queue was lost with Redis), run the raw-event sweep as the
     beat would. Bounded by ``timeout``."""
@@ -53,14 +53,14 @@ def _assert_nothing_lost(outcome: dict, sent, stack: Stack) -> None:
 
 
 KILL_SCALES = [
-    pytest.param({"scale": "short", "deliveries": 1500, "drain_timeout": 150}, marks=pytest.mark.chaos_short, id="short"),
-    pytest.param({"scale": "full", "deliveries": 20000, "drain_timeout": 1200}, marks=pytest.mark.chaos_full, id="full"),
+    pytest.param({"scale": "short", "deliveries": 1000, "shares": (0.5, 0.4, 0.1), "drain_timeout": 150}, marks=pytest.mark.chaos_short, id="short"),
+    pytest.param({"scale": "full", "deliveries": 20000, "shares": (0.45, 0.4, 0.15), "drain_timeout": 1800}, marks=pytest.mark.chaos_full, id="full"),
 ]
 
 
 @pytest.mark.parametrize("cfg", KILL_SCALES)
 def test_redelivered_shuffled_webhooks_survive_worker_kills_stored_once_and_routed(stack, cfg):
-    plan = deliveries.plan(cfg["deliveries"])
+    plan = deliveries.plan(cfg["deliveries"], shares=cfg["shares"])
     clock = Clock()
     for name in ("worker-1", "worker-2"):
         stack.start_worker(name)
@@ -70,7 +70,7 @@ def test_redelivered_shuffled_webhooks_survive_worker_kills_stored_once_and_rout
         sent = Sender(stack.web_port, threads=6).run(plan.deliveries)
         clock.mark("posting_s")
         # Keep killing while the backlog drains.
-        time.sleep(8 if cfg["scale"] == "short" else 30)
+        time.sleep(4 if cfg["scale"] == "short" else 30)
     finally:
         killer.stop()
     clock.mark("killing_s")
@@ -89,7 +89,7 @@ def test_redelivered_shuffled_webhooks_survive_worker_kills_stored_once_and_rout
 
 
 OUTAGE_SCALES = [
-    pytest.param({"scale": "short", "deliveries": 1200, "redis_down": 2.0, "pg_down": 4.0, "drain_timeout": 150},
+    pytest.param({"scale": "short", "deliveries": 600, "redis_down": 2.0, "pg_down": 4.0, "drain_timeout": 150},
                  marks=pytest.mark.chaos_short, id="short"),
     pytest.param({"scale": "full", "deliveries": 6000, "redis_down": 5.0, "pg_down": 15.0, "drain_timeout": 600},
                  marks=pytest.mark.chaos_full, id="full"),
@@ -122,7 +122,7 @@ def test_redis_then_postgres_restart_mid_run_loses_nothing_and_5xx_only_while_th
         time.sleep(cfg["redis_down"])
         stack.redis.start()
         windows["redis"].append(time.monotonic())
-        time.sleep(5)  # two outages, not one long one
+        time.sleep(3)  # two outages, not one long one
         if not triggers["postgres"].wait(120):
             return
         # The harder case for the workers: idle, each holding its (reused) connection when
