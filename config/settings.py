@@ -162,6 +162,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_adapters.poll_due_channels",
         "schedule": timedelta(seconds=30),
     },
+    # The audit trail's hash chain (inbox/audit.py): rows are sealed within a minute.
+    "audit-seal": {
+        "task": "inbox.audit_seal",
+        "schedule": timedelta(seconds=60),
+    },
     # SLA warnings, breaches and escalations (routing/sla_scan.py): a minute late at most.
     "sla-scan": {
         "task": "routing.sla_scan",

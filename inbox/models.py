@@ -498,10 +498,18 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=60)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The hash chain (inbox/audit.py): sealed rows are numbered without gaps and each hash
+    # covers the row and the previous hash, so a row deleted or altered behind the
+    # application's back breaks the chain where ``manage.py audit_verify`` looks.
+    seal_seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    chain_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["target_type", "target_id", "-created_at"], name="audit_target_idx")]
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "-created_at"], name="audit_target_idx"),
+            models.Index(fields=["id"], name="audit_unsealed_idx", condition=Q(seal_seq__isnull=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.target_type}:{self.target_id}"
