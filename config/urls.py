@@ -14,6 +14,10 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("inbox/", include("inbox.urls")),
+    # Service calendars, SLA policies (and the supervisors' dashboard): routing/urls.py.
+    path("", include("routing.urls")),
+    # The supervisors' dashboard: routing/dashboard_views.py (its API: routing/dashboard_api.py).
+    path("dashboard/", include("routing.dashboard_urls")),
     path("webhooks/", include("channels_adapters.urls")),
     path("channels/", include("channels_adapters.connect_urls")),
     path("api/v1/", include("inbox.api.urls")),

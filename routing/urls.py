@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from routing import views
+
+app_name = "routing"
+
+urlpatterns = [
+    # Service calendars and SLA policies (admins write, supervisors read).
+    path("calendars/", views.calendar_list, name="calendars"),
+    path("calendars/new/", views.calendar_edit, name="calendar_new"),
+    path("calendars/new/preview/", views.calendar_preview, name="calendar_new_preview"),
+    path("calendars/regions/", views.calendar_regions, name="calendar_regions"),
+    path("calendars/<int:pk>/", views.calendar_edit, name="calendar"),
+    path("calendars/<int:pk>/preview/", views.calendar_preview, name="calendar_preview"),
+    path("calendars/<int:pk>/accounts/", views.calendar_accounts, name="calendar_accounts"),
+    path("sla-policies/", views.policy_list, name="policies"),
+    path("sla-policies/new/", views.policy_edit, name="policy_new"),
+    path("sla-policies/<int:pk>/", views.policy_edit, name="policy"),
+]
