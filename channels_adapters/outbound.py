@@ -53,6 +53,7 @@ from inbox.services import (
     message_reply_collisions_check,
     message_reply_create,
 )
+from routing import sla
 
 logger = logging.getLogger(__name__)
 SEND_TASK = "channels_adapters.message_send"  # enqueued by name: tasks.py imports this module
@@ -192,6 +193,7 @@ def message_deliver(message_id: int) -> str:
         outcome = _delivery_failed(adapter, message, attempt, AdapterError(str(exc), uncertain=True))
     else:
         message_mark_sent(message, attempt, external_id=result.external_id, sent_at=result.sent_at)
+        sla.replies_sent([message.id])  # stops the SLA clocks this reply meets (routing/sla.py)
         outcome = "sent"
     realtime.conversations_changed([conversation.id])
     return outcome
@@ -276,6 +278,7 @@ def _settle_delivered(message: Message, attempt: DeliveryAttempt, confirmation: 
         if not _still_in_doubt(message, attempt):
             return "settled-elsewhere"
         message_mark_sent(message, attempt, external_id=confirmation.external_id, sent_at=confirmation.sent_at)
+        sla.replies_sent([message.id])
     return "sent"
 
 
