@@ -17,7 +17,10 @@ from inbox.models import Conversation
 logger = logging.getLogger(__name__)
 
 
-def conversations_changed(conversation_ids: Iterable[int]) -> None:
+def conversations_changed(conversation_ids: Iterable[int], *, pages: bool = True) -> None:
+    """``pages=False`` tells the queues only (one message per team): the SLA scan may change
+    thousands of conversations at once, and a message per conversation page costs a Redis
+    round trip each."""
     ids = sorted(set(conversation_ids))
     if not ids:
         return
@@ -32,9 +35,10 @@ def conversations_changed(conversation_ids: Iterable[int]) -> None:
     for team_id, conv_ids in teams.items():
         group = f"team-{team_id}" if team_id else "team-unrouted"
         messages.append((group, {"type": "queue.changed", "group": group, "conversations": conv_ids}))
-        messages.extend(
-            (f"conversation-{cid}", {"type": "conversation.changed", "conversation": cid}) for cid in conv_ids
-        )
+        if pages:
+            messages.extend(
+                (f"conversation-{cid}", {"type": "conversation.changed", "conversation": cid}) for cid in conv_ids
+            )
     try:
         # One event loop (and one Redis connection) for the whole batch, not one per group.
         async_to_sync(_send_all)(layer, messages)

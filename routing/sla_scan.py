@@ -116,7 +116,7 @@ def _process(clocks: list[SlaClock], now: datetime, result: ScanResult) -> None:
     if mine:
         _act([steps[key] for key in sorted(mine)], now, result)
     if touched:
-        transaction.on_commit(lambda: realtime.conversations_changed(touched))
+        transaction.on_commit(lambda: realtime.conversations_changed(touched, pages=False))
 
 
 def _act(steps: list[tuple[SlaClock, list]], now: datetime, result: ScanResult) -> None:
