@@ -15,7 +15,7 @@ import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from channels_adapters.base import (
@@ -26,8 +26,6 @@ from channels_adapters.base import (
     PollResult,
     ReplyOption,
     ReplyRefused,
-    WebhookRejected,
-    constant_time_equals,
 )
 from channels_adapters.confirmation import (
     MAX_SEARCH_PAGES,
@@ -37,14 +35,9 @@ from channels_adapters.confirmation import (
     other_reply_ids,
 )
 from channels_adapters.readers import json_object
-from channels_adapters.x import payloads, text
-from channels_adapters.x.accounts import x_credentials_fresh
+from channels_adapters.x import payloads, text, webhook
 from channels_adapters.x.client import Page, XApi
-from channels_adapters.x.webhook import (
-    SIGNATURE_HEADER,
-    crc_response_token,
-    sign,
-)
+from channels_adapters.x.connect import x_credentials_fresh
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent
 
 logger = logging.getLogger(__name__)
@@ -75,21 +68,14 @@ class XAdapter(Adapter):
     webhook_slug = "x"
     supports_polling = True
     connect_url_name = "x:accounts"
-    kept_headers = ("Content-Type", "User-Agent", SIGNATURE_HEADER)
+    kept_headers = ("Content-Type", "User-Agent", webhook.SIGNATURE_HEADER)
 
     # --- webhooks ---
     def handshake(self, request: HttpRequest) -> HttpResponse:
-        crc_token = request.GET.get("crc_token", "")
-        if not crc_token:
-            raise WebhookRejected("missing crc_token", status=400)
-        return JsonResponse({"response_token": crc_response_token(crc_token)})
+        return webhook.handshake(request)
 
     def verify(self, request: HttpRequest) -> None:
-        signature = request.headers.get(SIGNATURE_HEADER, "")
-        if not signature:
-            raise WebhookRejected("missing signature", status=401)
-        if not settings.X_CONSUMER_SECRET or not constant_time_equals(signature, sign(request.body)):
-            raise WebhookRejected("bad signature", status=403)
+        webhook.verify(request)
 
     def webhook_account_ids(self, body: bytes) -> list[str]:
         return payloads.account_ids(json_object(body))

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from channels_adapters.base import AdapterError, constant_time_equals
 from channels_adapters.x import client
-from channels_adapters.x.accounts import x_account_connect
+from channels_adapters.x.connect import x_account_connect
 from channels_adapters.x.forms import OAuth1TokensForm
 from inbox.models import ChannelAccount
 from inbox.permissions import can_manage_channels

@@ -12,6 +12,9 @@ import hashlib
 import hmac
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from channels_adapters.base import WebhookRejected, constant_time_equals
 
 SIGNATURE_HEADER = "X-Twitter-Webhooks-Signature"
 
@@ -25,3 +28,19 @@ def sign(data: bytes | str, secret: str | None = None) -> str:
 
 def crc_response_token(crc_token: str) -> str:
     return sign(crc_token, settings.X_CONSUMER_SECRET)
+
+
+def handshake(request: HttpRequest) -> HttpResponse:
+    """X's challenge-response check (CRC): a GET with ``crc_token``, answered with its HMAC."""
+    crc_token = request.GET.get("crc_token", "")
+    if not crc_token:
+        raise WebhookRejected("missing crc_token", status=400)
+    return JsonResponse({"response_token": crc_response_token(crc_token)})
+
+
+def verify(request: HttpRequest) -> None:
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    if not signature:
+        raise WebhookRejected("missing signature", status=401)
+    if not settings.X_CONSUMER_SECRET or not constant_time_equals(signature, sign(request.body)):
+        raise WebhookRejected("bad signature", status=403)
