@@ -43,9 +43,9 @@ from channels_adapters.confirmation import (
     comparable_text,
     other_reply_ids,
 )
-from channels_adapters.meta import webhook
+from channels_adapters.meta import payloads, webhook
 from channels_adapters.meta.client import MetaClient
-from channels_adapters.meta.events import Thread, is_test_delivery, parse_body, when
+from channels_adapters.meta.payloads import Thread, is_test_delivery, parse_body, when
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent
 
 logger = logging.getLogger(__name__)
@@ -106,13 +106,13 @@ class MetaAdapter(Adapter):
         webhook.verify(request)
 
     def webhook_account_ids(self, body: bytes) -> list[str]:
-        return webhook.account_ids(body)
+        return payloads.account_ids(body)
 
     def is_test_delivery(self, body: bytes) -> bool:
-        return is_test_delivery(webhook.load(body))
+        return is_test_delivery(payloads.load(body))
 
     def parse(self, raw: RawEvent) -> ParseResult:
-        return parse_body(webhook.load(bytes(raw.body)), mention_lookup=_mention_lookup)
+        return parse_body(payloads.load(bytes(raw.body)), mention_lookup=_mention_lookup)
 
     def poll(self, account: ChannelAccount) -> PollResult:
         from channels_adapters.meta.backfill import account_backfill

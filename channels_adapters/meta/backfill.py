@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from channels_adapters.base import PollResult
 from channels_adapters.meta.client import SLOW_DOWN_AT, MetaClient
-from channels_adapters.meta.events import when
+from channels_adapters.meta.payloads import when
 from inbox.models import ChannelAccount
 
 FIRST_BACKFILL = timedelta(days=7)  # Meta's longest answer window: older items cannot be answered

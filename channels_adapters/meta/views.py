@@ -13,8 +13,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from channels_adapters.base import AdapterError
+from channels_adapters.meta.actions import comment_hide
+from channels_adapters.meta.connect import page_connect
 from channels_adapters.meta.forms import ConnectPageForm, HideCommentForm
-from channels_adapters.meta.services import comment_hide, page_connect
 from inbox.models import ChannelAccount, Conversation, Message
 from inbox.permissions import can_manage_channels
 from inbox.selectors import conversation_for_user

@@ -14,11 +14,9 @@ import re
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from channels_adapters.base import MalformedPayload, WebhookRejected, constant_time_equals
-from channels_adapters.readers import json_object
+from channels_adapters.base import WebhookRejected, constant_time_equals
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-OBJECTS = ("page", "instagram")
 # Meta sends an integer; anything else is not echoed back.
 _CHALLENGE = re.compile(r"^[0-9A-Za-z_.-]{1,256}$")
 
@@ -50,21 +48,3 @@ def verify(request: HttpRequest) -> None:
     if not constant_time_equals(signature, sign(request.body)):
         raise WebhookRejected("bad signature", status=403)
 
-
-def load(body: bytes) -> dict:
-    """The outer shape every Meta webhook body shares: ``{"object": ..., "entry": [...]}``."""
-    data = json_object(body)
-    if data.get("object") not in OBJECTS:
-        raise MalformedPayload(f"unsupported object {data.get('object')!r}")
-    if not isinstance(data.get("entry"), list):
-        raise MalformedPayload("expected an entry list")
-    return data
-
-
-def account_ids(body: bytes) -> list[str]:
-    """The ids of the entries that name one; an entry without is quarantined when parsed,
-    it does not make its neighbours' delivery fail."""
-    return list(dict.fromkeys(
-        str(entry["id"]) for entry in load(body)["entry"]
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str | int) and not isinstance(entry.get("id"), bool)
-    ))

@@ -24,8 +24,9 @@ from channels_adapters.base import (
     MalformedPayload,
     ParseResult,
 )
-from channels_adapters.readers import epoch_time, opt_dict, opt_list, opt_str, req_dict
+from channels_adapters.readers import epoch_time, json_object, opt_dict, opt_list, opt_str, req_dict
 
+OBJECTS = ("page", "instagram")
 FB, IG = "fb", "ig"
 PLATFORM = {"page": "facebook", "instagram": "instagram"}
 NETWORK = {"facebook": FB, "instagram": IG}
@@ -115,6 +116,25 @@ class _Entry:
     @property
     def network(self) -> str:
         return NETWORK[self.platform]
+
+
+def load(body: bytes) -> dict:
+    """The outer shape every Meta webhook body shares: ``{"object": ..., "entry": [...]}``."""
+    data = json_object(body)
+    if data.get("object") not in OBJECTS:
+        raise MalformedPayload(f"unsupported object {data.get('object')!r}")
+    if not isinstance(data.get("entry"), list):
+        raise MalformedPayload("expected an entry list")
+    return data
+
+
+def account_ids(body: bytes) -> list[str]:
+    """The ids of the entries that name one; an entry without is quarantined when parsed,
+    it does not make its neighbours' delivery fail."""
+    return list(dict.fromkeys(
+        str(entry["id"]) for entry in load(body)["entry"]
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str | int) and not isinstance(entry.get("id"), bool)
+    ))
 
 
 def is_test_delivery(data: dict) -> bool:

@@ -1,4 +1,4 @@
-"""What admins and officers do with Meta accounts: connect a Page, hide a comment."""
+"""Connecting Meta accounts: a Facebook Page and the Instagram account linked to it."""
 
 from __future__ import annotations
 
@@ -6,20 +6,14 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
-from channels_adapters.base import AdapterError, InboundAuthor, InboundMessage
-from channels_adapters.meta.adapter import client_for
+from channels_adapters.base import AdapterError
 from channels_adapters.meta.client import MetaClient, app_client, app_subscribe
-from inbox.audit import audit_record
-from inbox.inbound import Action
-from inbox.models import ChannelAccount, Message, Team
-from inbox.permissions import REPLY, user_has_team_perm
+from inbox.models import ChannelAccount, Team
 from inbox.queue import enqueue_on_commit
-from inbox.services import channel_account_connect, messages_ingest
+from inbox.services import channel_account_connect
 
 logger = logging.getLogger(__name__)
 
@@ -82,39 +76,3 @@ def _account_upsert(user, platform: str, external_id: str, *, name: str, handle:
         default_team=default_team, actor=user, method="page_token",
     )[0]
 
-
-def comment_hide(*, user, message: Message, reason: str) -> Message:
-    """Hide a citizen's comment on Facebook or Instagram, with the reason, on the record.
-
-    The comment stays in the inbox (with a "hidden" revision); only the public no longer
-    sees it on the platform.
-    """
-    conversation = message.conversation
-    if not user_has_team_perm(user, conversation.team, REPLY):
-        raise PermissionDenied("You cannot act on this team's conversations.")
-    reason = reason.strip()
-    if not reason:
-        raise ValueError("A reason is required to hide a comment.")
-    account = message.account
-    if (account.platform not in ("facebook", "instagram") or message.direction != Message.Direction.INBOUND
-            or message.kind != Message.Kind.COMMENT or not message.external_id):
-        raise ValueError("Only citizens' comments on the account's own posts can be hidden.")
-    if message.hidden_at is not None:
-        return message
-    if not account.simulated:  # the simulated network takes the hide as given
-        client_for(account).comment_hide(message.external_id, instagram=account.platform == "instagram")
-    now = timezone.now()
-    author = message.author_contact
-    with transaction.atomic():
-        # The same path as a "hide" webhook: the core keeps the revision (and a later webhook is a no-op).
-        messages_ingest([(InboundMessage(
-            platform=account.platform, account_external_id=account.external_id,
-            external_id=message.external_id, thread_key=conversation.thread_key, kind=message.kind,
-            visibility=message.visibility,
-            author=InboundAuthor(external_id=author.external_id if author else "unknown"),
-            text=message.text, sent_at=now, action=Action.HIDE,
-        ), None)])
-        audit_record(user, "message.hide", conversation, message_id=message.id, reason=reason,
-                     external_id=message.external_id)
-    message.refresh_from_db()
-    return message
