@@ -30,4 +30,6 @@ def navigation(request):
         "accounts_needing_reconnect": SimpleLazyObject(lambda: _accounts_needing_reconnect(user)),
         # Admins connect channel accounts on each platform's own page (from the registry).
         "channel_connect_pages": SimpleLazyObject(lambda: connect_pages() if can_manage_channels(user) else []),
+        # The supervisors' dashboard link (the page itself checks the team permissions).
+        "nav_dashboard": SimpleLazyObject(lambda: _is_supervisor(user)),
     }

@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from inbox.api import views
 from routing import api as routing_api
+from routing.dashboard_api import DashboardView
 
 app_name = "api"
 
@@ -19,5 +20,7 @@ urlpatterns = [
     path("teams/", views.TeamListView.as_view(), name="team-list"),
     path("channel-accounts/", views.ChannelAccountListView.as_view(), name="channelaccount-list"),
     path("channel-accounts/<int:pk>/", routing_api.ChannelAccountCalendarView.as_view(), name="channelaccount-calendar"),
+    # The supervisor's dashboard (routing/dashboard_api.py, docs/sla.md).
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     *router.urls,
 ]

@@ -1,0 +1,107 @@
+"""The supervisor's dashboard page (``/dashboard/``): tiles, the about-to-breach list with
+one click to open or reassign, charts (server-side SVG: routing/charts.py), the tables and
+their CSV links. ``?fragment=1`` renders only the part that the live refresh replaces
+(static/js/dashboard.js: on a push from the inbox's WebSocket, or every 30 s).
+
+Figures: ``routing.dashboard`` (the API, ``/api/v1/dashboard/``, serves the same ones).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from routing import charts
+from routing.dashboard import (
+    PERIOD_LABELS,
+    PERIODS,
+    TABLE_NAMES,
+    csv_value,
+    dashboard_figures,
+    dashboard_scope,
+    dashboard_tables,
+)
+
+# Tables the page shows as tables (the summary and the lists are drawn as tiles and rows).
+PAGE_TABLES = ("officers", "attainment_by_team", "attainment_by_channel", "distribution", "volume")
+
+
+def _display(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return csv_value(value)
+
+
+def _table_context(table, csv_url: str) -> dict:
+    return {
+        "name": table.name, "title": table.title, "csv_url": csv_url,
+        "headings": [heading for _key, heading in table.columns],
+        "rows": [
+            [{"key": key, "value": csv_value(row.get(key)), "display": _display(row.get(key))}
+             for key, _heading in table.columns]
+            for row in table.rows
+        ],
+    }
+
+
+@login_required
+@require_GET
+@never_cache
+def dashboard(request):
+    scope = dashboard_scope(
+        request.user, team=request.GET.get("team"), account=request.GET.get("account"),
+        period=request.GET.get("period"),
+    )
+    figures = dashboard_figures(scope)
+    tables = dashboard_tables(figures)
+    query = {"period": scope.period}
+    if scope.team:
+        query["team"] = scope.team.slug
+    if scope.account:
+        query["account"] = scope.account.id
+    api = reverse("api:dashboard")
+
+    def csv_url(name: str | None = None) -> str:
+        return f"{api}?{urlencode({**query, 'format': 'csv', **({'table': name} if name else {})})}"
+
+    names = {o.id: o.name for o in figures.officers}
+    officers_by_team = {
+        team_id: sorted(({"id": i, "name": names.get(i, f"#{i}")} for i in set(ids)), key=lambda o: o["name"].lower())
+        for team_id, ids in figures.officers_by_team.items()
+    }
+    for conversation in (*figures.about_to_breach, *figures.breached_list):
+        conversation.dash_officers = officers_by_team.get(conversation.team_id, [])
+    period_label = str(PERIOD_LABELS[scope.period])
+    context = {
+        "scope": scope,
+        "figures": figures,
+        "periods": [(key, PERIOD_LABELS[key]) for key in PERIODS],
+        "period_label": period_label,
+        "tables": {name: _table_context(tables[name], csv_url(name)) for name in PAGE_TABLES},
+        "csv_links": [(name, tables[name].title, csv_url(name)) for name in TABLE_NAMES],
+        "csv_all": csv_url(),
+        "json_url": f"{api}?{urlencode(query)}",
+        "lists": [
+            ("breached", _("Breached — act now"), figures.breached_list),
+            ("about_to_breach", _("About to breach"), figures.about_to_breach),
+        ],
+        "charts": {
+            "volume": charts.volume_chart(figures.volume, period_label=period_label),
+            "distribution": charts.distribution_chart(figures.distribution, figures.total.closed_without_response),
+            "by_team": charts.attainment_chart(figures.by_team, prefix="chart-team",
+                                               title=_("Answered within target, by team")),
+            "by_channel": charts.attainment_chart(figures.by_channel, prefix="chart-channel",
+                                                  title=_("Answered within target, by channel")),
+        },
+        "fragment_url": f"{reverse('dashboard:page')}?{urlencode({**query, 'fragment': 1})}",
+    }
+    template = "routing/_dashboard_live.html" if request.GET.get("fragment") else "routing/dashboard.html"
+    return render(request, template, context)
