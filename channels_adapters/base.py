@@ -253,6 +253,11 @@ class Adapter(ABC):
     def send(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult:
         """Deliver the reply through the citizen's channel; raise AdapterError on failure."""
 
+    def allows_automatic_reply(self, conversation: Conversation) -> bool:
+        """Whether the platform's rules let the account answer this conversation automatically
+        (X: only a citizen who addressed the account). Default: yes."""
+        return True
+
     def message_actions(self, message: Message) -> list[MessageAction]:
         """Platform actions on a message (hide a comment...); computed without queries."""
         return []

@@ -33,6 +33,7 @@ from inbox.services import (
     raw_events_store,
 )
 from routing import sla
+from routing.autoreply import autoreplies_after_ingest
 from routing.services import conversations_route
 
 logger = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ def _store(events: Sequence[RawEvent], parsed: Sequence[ParseResult | str]) -> I
         accounts_mark_revoked({e.platform for e in events}, revoked)
     conversations_route(result.new_conversation_ids)
     sla.after_ingest(result.new_conversation_ids, result.new_message_ids)
+    autoreplies_after_ingest(result.new_conversation_ids, result.new_message_ids)
     transaction.on_commit(partial(realtime.conversations_changed, set(result.touched_conversation_ids)))
     logger.info(
         "ingest: %d events, %d new messages, %d new conversations, %d skipped, %d quarantined, %d unreadable",

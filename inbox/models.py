@@ -27,14 +27,31 @@ def platform_choices() -> list[tuple[str, str]]:
 
 class Team(models.Model):
     class Assignment(models.TextChoices):
-        MANUAL = "manual", "Manual pull"
-        ROUND_ROBIN = "round_robin", "Round robin"
+        MANUAL = "manual", _("Manual pull")
+        ROUND_ROBIN = "round_robin", _("Round robin")
+        LEAST_LOADED = "least_loaded", _("Least loaded")
 
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     description = models.TextField(blank=True)
     assignment = models.CharField(
         max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN
+    )
+    # How many open conversations an officer of the team holds at most (assignment and the
+    # backlog sweep never give more; an officer may still take more by hand).
+    capacity_private = models.PositiveSmallIntegerField(
+        _("capacity, private messages"), default=5,
+        help_text=_("Open private conversations an officer is given at most"),
+    )
+    capacity_public = models.PositiveSmallIntegerField(
+        _("capacity, public posts"), default=10,
+        help_text=_("Open public conversations an officer is given at most"),
+    )
+    # Take a conversation back from an assignee who has not answered it within N minutes.
+    reassign_after_minutes = models.PositiveIntegerField(
+        _("take back after (minutes)"), null=True, blank=True,
+        help_text=_("Give a conversation to someone else when its assignee has not answered within "
+                    "this many minutes; empty: never"),
     )
     # Round-robin cursor: the officer who received the last assignment.
     last_assigned_user = models.ForeignKey(
@@ -295,6 +312,12 @@ class Message(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Automatic(models.TextChoices):
+        FIRST_CONTACT = "first_contact", _("First-contact acknowledgement")
+        OUT_OF_HOURS = "out_of_hours", _("Out of hours")
+        RULE = "rule", _("Routing rule")
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
@@ -329,6 +352,9 @@ class Message(models.Model):
     saved_reply = models.ForeignKey(
         "inbox.SavedReply", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Outbound only: why the system sent it by itself (empty: a person wrote it). Automatic
+    # replies have no author_user and never count as a response (routing/sla.py).
+    automatic = models.CharField(max_length=20, choices=Automatic.choices, blank=True)
 
     class Meta:
         constraints = [
@@ -518,3 +544,63 @@ class AuditEvent(models.Model):
         if self.pk is not None:
             raise ValueError("Audit events are append-only")
         super().save(*args, **kwargs)
+
+
+class OfficerProfile(models.Model):
+    """What assignment needs to know about a user: presence and language skills.
+
+    Presence lives here, in the database, so that assignment can filter on it in the same
+    query that counts loads (docs/architecture.md, "Presence"). ``status`` is what the
+    officer chose; they count as available only while an open page sends heartbeats
+    (``last_seen_at`` younger than ``PRESENCE_TIMEOUT_SECONDS``).
+    """
+
+    class Presence(models.TextChoices):
+        AVAILABLE = "available", _("Available")
+        AWAY = "away", _("Away")
+        OFFLINE = "offline", _("Offline")
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="officer_profile")
+    status = models.CharField(_("presence"), max_length=10, choices=Presence.choices, default=Presence.OFFLINE)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # ISO 639-1 codes the officer answers in, e.g. ["ca", "es"].
+    languages = models.JSONField(_("languages"), default=list, blank=True)
+    skills = models.JSONField(_("skills"), default=list, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "last_seen_at"], name="officer_presence_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.status})"
+
+
+class AutoReplySetting(models.Model):
+    """Per channel account: the automatic first-contact and out-of-hours replies.
+
+    Each points at a saved reply; its versions in other languages are the saved replies with
+    the same title and another ``language`` (the citizen's language is used when known).
+    """
+
+    account = models.OneToOneField(ChannelAccount, on_delete=models.CASCADE, related_name="autoreply")
+    acknowledgement = models.ForeignKey(
+        SavedReply, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("first-contact acknowledgement"),
+    )
+    out_of_hours = models.ForeignKey(
+        SavedReply, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("out-of-hours message"),
+        help_text=_("{next_opening} in its text becomes when the service opens again"),
+    )
+    delay_minutes = models.PositiveSmallIntegerField(
+        _("delay (minutes)"), default=0,
+        help_text=_("Wait this long before sending; nothing is sent if an officer answers first"),
+    )
+    period_hours = models.PositiveSmallIntegerField(
+        _("at most once per (hours)"), default=24,
+        help_text=_("A conversation receives each automatic reply at most once in this period"),
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"automatic replies of {self.account}"

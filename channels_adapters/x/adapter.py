@@ -203,6 +203,25 @@ class XAdapter(Adapter):
         ))
         return options
 
+    def allows_automatic_reply(self, conversation: Conversation) -> bool:
+        """X's automation rules allow automated replies only to users who addressed the
+        account: a direct message, a post that mentions it, or a reply to the account's own
+        post. Someone whose reply in another thread carries the account's handle only among
+        the @handles X puts in front of every reply did not address it."""
+        first = (
+            conversation.messages.filter(direction=Message.Direction.INBOUND)
+            .order_by("sent_at", "id").only("kind", "text", "in_reply_to").first()
+        )
+        if first is None or first.kind not in (Message.Kind.MENTION, Message.Kind.DM):
+            return False
+        if first.kind == Message.Kind.DM or not first.in_reply_to:
+            return True
+        if conversation.messages.filter(direction=Message.Direction.OUTBOUND, external_id=first.in_reply_to).exists():
+            return True
+        handle = conversation.account.handle.lstrip("@")
+        body = _LEADING_HANDLES.sub("", first.text or "")
+        return bool(handle) and re.search(rf"(?<!\w)@{re.escape(handle)}(?!\w)", body, re.IGNORECASE) is not None
+
     def validate_reply(self, conversation: Conversation, option: ReplyOption, body: str) -> None:
         if not body.strip():
             raise ReplyRefused("The reply is empty.")

@@ -24,6 +24,7 @@ from inbox.services.conversations import (
     conversation_assign,
     conversation_note_add,
     conversation_status_set,
+    message_automatic_create,
     message_reply_collisions_check,
     message_reply_create,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "conversation_assign",
     "conversation_note_add",
     "conversation_status_set",
+    "message_automatic_create",
     "delivery_attempt_note",
     "message_claim_for_send",
     "message_mark_failed",

@@ -181,3 +181,27 @@ def conversation_assign(*, conversation: Conversation, user, assignee, team: Tea
         )
         _publish_on_commit(conversation)
     return conversation
+
+
+def message_automatic_create(
+    *, conversation: Conversation, text: str, visibility: str, kind: str, reason: str, saved_reply=None,
+    in_reply_to: str = "", send_at=None,
+) -> Message:
+    """Queue a reply the system sends by itself (routing.autoreply decides when).
+
+    It has no author, is marked ``automatic``, leaves the conversation's status and assignee
+    alone, and is not due before ``send_at`` (a delayed reply, cancelled at send time if an
+    officer answered first: ``message_claim_for_send``).
+    """
+    now = timezone.now()
+    message = Message.objects.create(
+        conversation=conversation, account_id=conversation.account_id,
+        direction=Message.Direction.OUTBOUND, kind=kind, visibility=visibility,
+        in_reply_to=in_reply_to, author_user=None, text=text, sent_at=send_at or now,
+        delivery_status=Message.Delivery.QUEUED, next_attempt_at=send_at or now,
+        saved_reply=saved_reply, automatic=reason,
+    )
+    audit_record(None, "message.automatic", conversation, message_id=message.id, reason=reason,
+                 saved_reply=getattr(saved_reply, "pk", None), send_at=(send_at or now).isoformat())
+    _publish_on_commit(conversation)
+    return message

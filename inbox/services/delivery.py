@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from inbox.models import Conversation, DeliveryAttempt, Message
@@ -20,6 +20,7 @@ def message_claim_for_send(message_id: int) -> tuple[Message, DeliveryAttempt] |
     """
     now = timezone.now()
     with transaction.atomic():
+        automatic_reply_cancel_if_superseded(message_id)
         claimed = Message.objects.filter(
             id=message_id, direction=Message.Direction.OUTBOUND,
             delivery_status=Message.Delivery.QUEUED,
@@ -43,10 +44,29 @@ def message_mark_sent(message: Message, attempt: DeliveryAttempt, *, external_id
         if not settled:
             return
         DeliveryAttempt.objects.filter(id=attempt.id).update(finished_at=now, outcome=DeliveryAttempt.Outcome.SENT)
-        # The first-response clock stops at the first answer the citizen can see.
-        Conversation.objects.filter(id=message.conversation_id, first_response_at__isnull=True).update(
-            first_response_at=sent_at or now
-        )
+        # The first-response clock stops at the first answer the citizen can see from a
+        # person: an automatic reply never counts (docs/sla.md).
+        if not message.automatic:
+            Conversation.objects.filter(id=message.conversation_id, first_response_at__isnull=True).update(
+                first_response_at=sent_at or now
+            )
+
+
+def automatic_reply_cancel_if_superseded(message_id: int) -> bool:
+    """Cancel a queued automatic reply that is no longer wanted: a person answered after it
+    was queued, or the conversation was resolved or marked spam. A conditional UPDATE, so
+    it cannot cancel a reply another worker is already sending."""
+    answered = Message.objects.filter(
+        conversation_id=OuterRef("conversation_id"), direction=Message.Direction.OUTBOUND,
+        author_user__isnull=False, id__gt=OuterRef("id"),
+    ).exclude(delivery_status__in=[Message.Delivery.FAILED, Message.Delivery.CANCELLED])
+    closed = Q(conversation__status__in=[Conversation.Status.RESOLVED, Conversation.Status.SPAM])
+    return bool(
+        Message.objects.filter(id=message_id, delivery_status=Message.Delivery.QUEUED)
+        .exclude(automatic="").filter(Exists(answered) | closed)
+        .update(delivery_status=Message.Delivery.CANCELLED, next_attempt_at=None,
+                delivery_error="Cancelled: a person answered first, or the conversation was closed.")
+    )
 
 
 def message_mark_retry(message: Message, attempt: DeliveryAttempt, *, error: str, retry_at: datetime, code: str = "") -> None:
