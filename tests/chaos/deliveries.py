@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from channels_adapters.meta.simulate import meta_payloads
 from channels_adapters.meta.webhook import SIGNATURE_HEADER as META_SIGNATURE
 from channels_adapters.meta.webhook import sign as meta_sign
-from channels_adapters.simulator.adapter import SIGNATURE_HEADER as SIM_SIGNATURE
-from channels_adapters.simulator.adapter import sign as sim_sign
 from channels_adapters.simulator.feed import Feed
+from channels_adapters.simulator.webhook import SIGNATURE_HEADER as SIM_SIGNATURE
+from channels_adapters.simulator.webhook import sign as sim_sign
 from channels_adapters.x.simulate import x_payloads
 from channels_adapters.x.webhook import SIGNATURE_HEADER as X_SIGNATURE
 from channels_adapters.x.webhook import sign as x_sign
