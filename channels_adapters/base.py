@@ -37,6 +37,7 @@ __all__ = [
     "Quarantined",
     "ReplyOption",
     "ReplyRefused",
+    "SimulatedAccount",
     "WebhookRejected",
     "constant_time_equals",
 ]
@@ -183,6 +184,17 @@ class ReplyOption:
     counting: str = "characters"
 
 
+@dataclass(frozen=True)
+class SimulatedAccount:
+    """An account on the demo's simulated network, created by ``seed_demo``."""
+
+    platform: str  # ChannelAccount.platform
+    external_id: str
+    name: str
+    handle: str
+    team: str = "general"  # slug of the demo team that answers it by default
+
+
 def constant_time_equals(a: str | bytes, b: str | bytes) -> bool:
     a = a.encode() if isinstance(a, str) else a
     b = b.encode() if isinstance(b, str) else b
@@ -274,3 +286,15 @@ class Adapter(ABC):
         the whole window; see ``channels_adapters.confirmation``.
         """
         return Confirmation.unknown(f"{self.label} cannot be searched for a reply.")
+
+    # --- the demo's simulated network (optional; see channels_adapters/simulator/) ---
+    def simulated_accounts(self) -> list[SimulatedAccount]:
+        """The demo accounts ``seed_demo`` creates for this platform; none: it is not simulated."""
+        return []
+
+    def simulated_payload(self, account: ChannelAccount, event: dict) -> tuple[bytes, dict[str, str]]:
+        """One event of the simulator's citizen feed as the platform would POST it to
+        ``/webhooks/<slug>/``: the signed body and its headers, so the demo runs through
+        ``verify`` and ``parse`` like a real delivery. Required when ``simulated_accounts``
+        returns any."""
+        raise NotImplementedError(f"{self.label} cannot be simulated.")

@@ -10,11 +10,12 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import Client, TestCase
+from django.utils import timezone
 
 from channels_adapters.pipeline import WAKEUP_KEY
-from channels_adapters.simulator.adapter import SIGNATURE_HEADER, sign
+from channels_adapters.simulator.webhook import SIGNATURE_HEADER, sign
 from config.celery import app as celery_app
-from inbox.models import ChannelAccount, Team
+from inbox.models import ChannelAccount, OfficerProfile, Team
 from inbox.permissions import ADMIN, OFFICER, SUPERVISOR, team_member_add
 
 PASSWORD = "correct-horse-battery-staple"
@@ -58,10 +59,19 @@ def _user(django_user_model, username, **extra):
 
 @pytest.fixture
 def alice(db, django_user_model, team_a):
-    """Officer of team A."""
+    """Officer of team A, available (presence: she has the inbox open)."""
     user = _user(django_user_model, "alice")
     team_member_add(team_a, user, OFFICER)
+    make_available(user)
     return user
+
+
+def make_available(user, *, languages: list[str] | None = None) -> None:
+    """As if the officer chose "available" and had a page open just now."""
+    OfficerProfile.objects.update_or_create(user=user, defaults={
+        "status": OfficerProfile.Presence.AVAILABLE, "last_seen_at": timezone.now(),
+        **({"languages": languages} if languages is not None else {}),
+    })
 
 
 @pytest.fixture

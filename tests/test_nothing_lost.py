@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from channels_adapters.pipeline import raw_events_process
-from channels_adapters.simulator import adapter as simulator
+from channels_adapters.simulator import payloads as simulator
 from inbox.models import (
     AuditEvent,
     Contact,

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from channels_adapters.pipeline import WAKEUP_KEY, raw_events_process
-from channels_adapters.simulator.adapter import SIGNATURE_HEADER, sign
+from channels_adapters.simulator.webhook import SIGNATURE_HEADER, sign
 from channels_adapters.tasks import ingest_raw_events
 from config.celery import app as celery_app
 from inbox.models import Conversation, Message, QuarantinedItem, RawEvent
@@ -197,3 +197,20 @@ def test_an_event_that_fails_to_store_does_not_hold_back_the_others(sim_account,
     poison.refresh_from_db()
     assert poison.processed_at is None and poison.attempts == 2  # counted; the sweep gives up at 5
     assert "DataError" in poison.error
+
+
+def test_a_flood_of_forged_requests_fills_neither_the_database_nor_the_log(sim_account, settings, caplog):
+    settings.WEBHOOK_REJECTIONS_PER_MINUTE = 20
+    cache.clear()
+    client = Client()
+    body = sim_body([sim_event(1)])
+    with caplog.at_level("WARNING", logger="channels_adapters.webhooks"):
+        statuses = [post_sim(client, body, signature="sha256=" + "0" * 64).status_code for _ in range(2000)]
+
+    assert statuses[:21] == [403] * 21 and set(statuses[21:]) == {429}  # past 20 rejections, refused unread
+    assert not RawEvent.objects.exists()
+    assert len(caplog.records) == 22  # one line per rejection up to the limit, then one a minute
+    # While it floods, the address is refused unread; once the minute has passed, it is heard.
+    assert post_sim(client, body).status_code == 429
+    cache.clear()
+    assert post_sim(client, body).status_code == 200

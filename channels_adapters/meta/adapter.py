@@ -35,6 +35,7 @@ from channels_adapters.base import (
     PollResult,
     ReplyOption,
     ReplyRefused,
+    SimulatedAccount,
 )
 from channels_adapters.confirmation import (
     MAX_SEARCH_PAGES,
@@ -43,7 +44,7 @@ from channels_adapters.confirmation import (
     comparable_text,
     other_reply_ids,
 )
-from channels_adapters.meta import payloads, webhook
+from channels_adapters.meta import payloads, simulate, webhook
 from channels_adapters.meta.client import MetaClient
 from channels_adapters.meta.payloads import Thread, is_test_delivery, parse_body, when
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent
@@ -304,6 +305,13 @@ class MetaAdapter(Adapter):
                                                         f"messages since {window.start:%H:%M} UTC; Meta shows only "
                                                         "the most recent ones.")
         return Confirmation.unknown("Meta offers no way to search for an Instagram mention reply.")
+
+    # --- the demo's simulated network ---
+    def simulated_accounts(self) -> list[SimulatedAccount]:
+        return simulate.ACCOUNTS
+
+    def simulated_payload(self, account: ChannelAccount, event: dict) -> tuple[bytes, dict[str, str]]:
+        return simulate.meta_payloads(event, account.external_id, account.platform)
 
 
 # Meta shows the details of only the 20 most recent messages of a conversation.

@@ -12,7 +12,13 @@ import hashlib
 import json
 from datetime import datetime
 
+from channels_adapters.base import SimulatedAccount
 from channels_adapters.meta.webhook import SIGNATURE_HEADER, sign
+
+ACCOUNTS = [
+    SimulatedAccount("facebook", "104000000000001", "Ajuntament de la Ciutat", "ajuntament.ciutat", team="waste"),
+    SimulatedAccount("instagram", "17841400000000001", "ajuntament.ciutat", "ajuntament.ciutat", team="general"),
+]
 
 SIMULATED_POSTS = 6  # comment threads are spread over a few recent posts
 

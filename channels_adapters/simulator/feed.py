@@ -6,12 +6,11 @@ verification and parsing code as any real delivery.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from channels_adapters.simulator.adapter import SIGNATURE_HEADER, sign
+from channels_adapters.simulator import simulate
 
 # (language, topic, text). Written to sound like real citizens, typos and all.
 CORPUS: list[tuple[str, str, str]] = [
@@ -102,8 +101,8 @@ class Feed:
         }
 
     def payload(self, account_id: str, events: list[dict]) -> tuple[bytes, dict[str, str]]:
-        body = json.dumps({"account_id": account_id, "events": events}, ensure_ascii=False).encode()
-        return body, {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body)}
+        """A signed delivery of the simulated platform (other platforms' shapes: ``deliver.py``)."""
+        return simulate.payload(account_id, events)
 
     def history(self, account_id: str, count: int, *, span: timedelta) -> list[tuple[bytes, dict[str, str]]]:
         """``count`` single-event payloads spread over the past ``span`` (demo seed)."""

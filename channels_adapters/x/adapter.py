@@ -26,6 +26,7 @@ from channels_adapters.base import (
     PollResult,
     ReplyOption,
     ReplyRefused,
+    SimulatedAccount,
 )
 from channels_adapters.confirmation import (
     MAX_SEARCH_PAGES,
@@ -35,7 +36,7 @@ from channels_adapters.confirmation import (
     other_reply_ids,
 )
 from channels_adapters.readers import json_object
-from channels_adapters.x import payloads, text, webhook
+from channels_adapters.x import payloads, simulate, text, webhook
 from channels_adapters.x.client import Page, XApi
 from channels_adapters.x.connect import x_credentials_fresh
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent
@@ -375,6 +376,13 @@ class XAdapter(Adapter):
                                         f"{window}, with other words.")
         return Confirmation.absent(f"all {read} DM events of the conversation on X from {window} were read; "
                                    "the reply is not among them")
+
+    # --- the demo's simulated network ---
+    def simulated_accounts(self) -> list[SimulatedAccount]:
+        return simulate.ACCOUNTS
+
+    def simulated_payload(self, account: ChannelAccount, event: dict) -> tuple[bytes, dict[str, str]]:
+        return simulate.x_payloads(event, account.external_id)
 
 
 _LEADING_HANDLES = re.compile(r"^(?:@\w{1,15}\s+)+")

@@ -12,7 +12,12 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
+from channels_adapters.base import SimulatedAccount
 from channels_adapters.x.webhook import SIGNATURE_HEADER, sign
+
+ACCOUNTS = [
+    SimulatedAccount("x", "1590000000000000001", "Ajuntament de la Ciutat", "ajuntament_demo", team="general"),
+]
 
 
 def numeric_id(value: str) -> str:

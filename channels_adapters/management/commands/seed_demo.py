@@ -23,8 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels_adapters.pipeline import raw_events_process
-from channels_adapters.registry import get_adapter, platforms
-from channels_adapters.simulator.deliver import demo_accounts
+from channels_adapters.registry import get_adapter
+from channels_adapters.simulator.deliver import demo_accounts, simulated_adapters
 from channels_adapters.simulator.feed import Feed
 from inbox.models import ChannelAccount, Conversation, Message, RawEvent, SavedReply, Tag, Team
 from inbox.permissions import ADMIN, OFFICER, SUPERVISOR, team_member_add
@@ -48,14 +48,6 @@ USERS = [
     ("officer", "Oriol", OFFICER, ["mobility", "general"]),
     ("officer2", "Fatima", OFFICER, ["waste"]),
     ("officer3", "Piotr", OFFICER, ["general", "mobility"]),
-]
-ACCOUNTS = [
-    # platform, external id, name, handle, default team
-    ("simulator", "demo-city", "Ajuntament (simulated network)", "ajuntament", "general"),
-    ("simulator", "demo-mobility", "Mobilitat (simulated network)", "mobilitat", "mobility"),
-    ("x", "1590000000000000001", "Ajuntament de la Ciutat", "ajuntament_demo", "general"),
-    ("facebook", "104000000000001", "Ajuntament de la Ciutat", "ajuntament.ciutat", "waste"),
-    ("instagram", "17841400000000001", "ajuntament.ciutat", "ajuntament.ciutat", "general"),
 ]
 SAVED_REPLIES = [
     ("Working on it", "Thank you for writing to us. The team is looking into it and will come back to you today."),
@@ -126,23 +118,26 @@ class Command(BaseCommand):
         return users
 
     def _accounts(self, teams: dict[str, Team]) -> None:
-        registered = set(platforms())
-        for platform, external_id, name, handle, team in ACCOUNTS:
-            if platform not in registered:
-                continue
-            ChannelAccount.objects.get_or_create(
-                platform=platform, external_id=external_id,
-                defaults={
-                    "name": name, "handle": handle, "default_team": teams[team],
-                    # Fed and answered by the simulated network, never by the real platform.
-                    "simulated": True,
-                },
-            )
+        """The simulated accounts of every registered platform that can be simulated (each
+        platform lists them in its package's simulate.py)."""
+        for platform, adapter in simulated_adapters().items():
+            for spec in adapter.simulated_accounts():
+                if spec.platform != platform:
+                    continue  # an adapter serving several platforms lists them all
+                ChannelAccount.objects.get_or_create(
+                    platform=platform, external_id=spec.external_id,
+                    defaults={
+                        "name": spec.name, "handle": spec.handle,
+                        "default_team": teams.get(spec.team, teams["general"]),
+                        # Fed and answered by the simulated network, never by the real platform.
+                        "simulated": True,
+                    },
+                )
 
     def _history(self, count: int, users: dict) -> None:
         """Citizen messages over the last six hours; answer and resolve about half of them."""
         feed = Feed(seed=2026)
-        accounts = demo_accounts(feed)
+        accounts = demo_accounts()
         now = timezone.now()
         ids = []
         for i in range(count):

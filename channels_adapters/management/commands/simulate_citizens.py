@@ -38,7 +38,7 @@ class Command(BaseCommand):
         if wait:
             self._wait_for(session, base)
         feed = Feed(seed=seed)
-        accounts = demo_accounts(feed)
+        accounts = demo_accounts()
         if not accounts:
             raise CommandError("No demo channel accounts: run `manage.py seed_demo` first.")
         self.stdout.write(
