@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from inbox.models import Conversation, platform_choices
 from inbox.selectors import QueueFilter
 
 QUEUE_VIEWS = (("mine", "Mine"), ("team", "My teams"), ("unassigned", "Unassigned"))
 STATUS_FILTER_CHOICES = [("active", "Active"), ("all", "All"), *Conversation.Status.choices]
+QUEUE_ORDERINGS = (("recent", _("Newest activity first")), ("due", _("Due soonest first")))
+SLA_FILTER_CHOICES = (("", _("Any")), ("at_risk", _("At risk")), ("breached", _("Breached")))
 
 # What an officer may set from the conversation page (new and snoozed are set by the system).
 STATUS_ACTIONS = {
@@ -26,6 +29,9 @@ class QueueFilterForm(forms.Form):
     team = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Team")
     status = forms.ChoiceField(choices=STATUS_FILTER_CHOICES, required=False, label="Status")
     platform = forms.ChoiceField(required=False, label="Platform")
+    # Sorted by the SLA's due time and narrowed to what needs attention (issue 9).
+    ordering = forms.ChoiceField(choices=QUEUE_ORDERINGS, required=False, label=_("Sort"))
+    sla = forms.ChoiceField(choices=SLA_FILTER_CHOICES, required=False, label=_("Response time"))
     before = forms.CharField(required=False, max_length=100)
 
     def __init__(self, data, *, teams, **kwargs):
@@ -43,6 +49,8 @@ class QueueFilterForm(forms.Form):
             status=data.get("status", "active"),
             platform=data.get("platform", ""),
             before=data.get("before", ""),
+            ordering=data.get("ordering", "recent"),
+            sla=data.get("sla", ""),
         )
 
 

@@ -27,7 +27,7 @@ def conversations_for_user(user) -> QuerySet[Conversation]:
 def conversation_for_user(user, pk: int) -> Conversation:
     """Raises Conversation.DoesNotExist (a 404) for conversations the user may not see."""
     return conversations_for_user(user).select_related(
-        "account", "contact", "contact__person", "team", "assignee"
+        "account", "account__calendar", "contact", "contact__person", "team", "assignee"
     ).get(pk=pk)
 
 
@@ -37,14 +37,85 @@ class QueueFilter:
     team_id: int | None = None
     status: str = "active"  # active, or one Conversation.Status value
     platform: str = ""
-    before: str = ""  # keyset cursor "<iso last_inbound_at>|<id>"
+    before: str = ""  # keyset cursor "<iso last_inbound_at>|<id>", or "due:<iso sla_due_at or ->|<id>"
+    ordering: str = "recent"  # recent (newest citizen activity first) or due (most urgent first)
+    sla: str = ""  # "", at_risk or breached (Conversation.sla_state)
+
+
+SLA_FILTERS = ("at_risk", "breached")
+NO_DUE = "-"
 
 
 def queue_page(user, f: QueueFilter, *, size: int = QUEUE_PAGE_SIZE) -> tuple[list[Conversation], str]:
-    """One page of a queue, newest citizen activity first, and the cursor of the next page.
+    """One page of a queue and the cursor of the next page: newest citizen activity first,
+    or by due time (the current SLA target's, soonest first; those without a running target
+    after them).
 
     Keyset pagination: the cost of a page does not grow with the queue.
     """
+    qs = _queue_queryset(user, f)
+    if f.ordering == "due":
+        return _queue_page_by_due(qs, f.before, size)
+    cursor = _parse_cursor(f.before)
+    if cursor:
+        at, pk = cursor
+        qs = qs.filter(Q(last_inbound_at__lt=at) | Q(last_inbound_at=at, id__lt=pk))
+    rows = list(_queue_rows(qs).order_by("-last_inbound_at", "-id")[: size + 1])
+    next_cursor = ""
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_cursor = f"{last.last_inbound_at.isoformat()}|{last.id}"
+    return rows, next_cursor
+
+
+def _queue_rows(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    return qs.select_related("account", "account__calendar", "contact", "team", "assignee").prefetch_related("tags")
+
+
+def _queue_page_by_due(qs: QuerySet[Conversation], before: str, size: int) -> tuple[list[Conversation], str]:
+    """Due soonest first (``sla_due_at, id``), then the conversations without a due time by id.
+
+    Two index ranges rather than one ``OR`` (which PostgreSQL cannot walk as a range): the
+    rows with a due time after the cursor, then — only when they do not fill the page — the
+    rows without one. ``sla_due_at`` is indexed with ``id`` for the active statuses.
+    """
+    cursor = _parse_due_cursor(before)
+    rows: list[Conversation] = []
+    if cursor is None or cursor[0] is not None:
+        timed = qs.filter(sla_due_at__isnull=False)
+        if cursor is not None:
+            due, pk = cursor
+            # The redundant lower bound gives the planner the range's start.
+            timed = timed.filter(sla_due_at__gte=due).filter(Q(sla_due_at__gt=due) | Q(id__gt=pk))
+        rows = list(_queue_rows(timed).order_by("sla_due_at", "id")[: size + 1])
+    if len(rows) <= size:
+        untimed = qs.filter(sla_due_at__isnull=True)
+        if cursor is not None and cursor[0] is None:
+            untimed = untimed.filter(id__gt=cursor[1])
+        rows += list(_queue_rows(untimed).order_by("id")[: size + 1 - len(rows)])
+    next_cursor = ""
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        due = last.sla_due_at.isoformat() if last.sla_due_at is not None else NO_DUE
+        next_cursor = f"due:{due}|{last.id}"
+    return rows, next_cursor
+
+
+def _parse_due_cursor(raw: str) -> tuple[datetime | None, int] | None:
+    if not raw.startswith("due:") or "|" not in raw:
+        return None
+    due_raw, _, pk_raw = raw[4:].rpartition("|")
+    if not pk_raw.isdigit():
+        return None
+    if due_raw == NO_DUE:
+        return None, int(pk_raw)
+    due = parse_datetime(due_raw)
+    return (due, int(pk_raw)) if due is not None else None
+
+
+def _queue_queryset(user, f: QueueFilter) -> QuerySet[Conversation]:
     qs = conversations_for_user(user)
     if f.view == "mine":
         qs = qs.filter(assignee=user)
@@ -58,21 +129,9 @@ def queue_page(user, f: QueueFilter, *, size: int = QUEUE_PAGE_SIZE) -> tuple[li
         qs = qs.filter(status=f.status)
     if f.platform:
         qs = qs.filter(account__platform=f.platform)
-    cursor = _parse_cursor(f.before)
-    if cursor:
-        at, pk = cursor
-        qs = qs.filter(Q(last_inbound_at__lt=at) | Q(last_inbound_at=at, id__lt=pk))
-    rows = list(
-        qs.select_related("account", "contact", "team", "assignee")
-        .prefetch_related("tags")
-        .order_by("-last_inbound_at", "-id")[: size + 1]
-    )
-    next_cursor = ""
-    if len(rows) > size:
-        rows = rows[:size]
-        last = rows[-1]
-        next_cursor = f"{last.last_inbound_at.isoformat()}|{last.id}"
-    return rows, next_cursor
+    if f.sla in SLA_FILTERS:
+        qs = qs.filter(sla_state=f.sla)
+    return qs
 
 
 def _parse_cursor(raw: str) -> tuple[datetime, int] | None:

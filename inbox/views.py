@@ -36,6 +36,7 @@ from inbox.services import (
     conversation_note_add,
     conversation_status_set,
 )
+from routing import countdown as sla_countdown
 from routing import sla
 
 
@@ -108,12 +109,18 @@ def _conversation_or_404(request, pk: int) -> Conversation:
         raise Http404("No such conversation.") from None
 
 
-def _saved_replies(conversation: Conversation) -> list[SavedReply]:
-    return list(
+def _saved_replies(conversation: Conversation, *, holding_first: bool = False) -> list[SavedReply]:
+    """The team's and everyone's saved replies; while the first answer is at risk, the
+    holding replies ("we are looking into it") come first: sent in time, they meet it."""
+    replies = list(
         SavedReply.objects.filter(Q(team_id=conversation.team_id) | Q(team__isnull=True))
-        .only("id", "title", "body", "language", "team_id")
+        .only("id", "title", "body", "language", "team_id", "kind")
         .order_by("title")
     )
+    if holding_first:
+        # Stable: holding replies first, the team's before everyone's, then by title.
+        replies.sort(key=lambda s: (0, s.team_id is None) if s.kind == SavedReply.Kind.HOLDING else (1, False))
+    return replies
 
 
 @login_required
@@ -148,7 +155,13 @@ def _conversation_state(request, conversation: Conversation) -> dict:
         adapter = get_adapter(conversation.account.platform)
         for message in timeline:
             message.platform_actions = adapter.message_actions(message)
+    countdown = sla_countdown.countdown(conversation)
+    holding_first = countdown is not None and countdown.first_response_at_risk
     return {
+        "countdown": countdown,
+        "window": sla_countdown.reply_window(conversation, countdown),
+        "holding_first": holding_first,
+        "saved_replies": _saved_replies(conversation, holding_first=holding_first) if can_reply else [],
         "conversation": conversation,
         "timeline": timeline,
         "can_reply": can_reply,
@@ -214,7 +227,6 @@ def _conversation_page(
         "new_after": seen_message_id if seen_message_id is not None and seen_message_id < newest_id else None,
         "note_text": note_text,
         "note_error": note_error,
-        "saved_replies": _saved_replies(conversation) if can_reply else [],
     })
     return render(request, "inbox/conversation.html", context, status=status)
 

@@ -11,13 +11,12 @@ import logging
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from inbox.audit import audit_record, audit_record_many
 from inbox.models import Conversation, Team
-from inbox.permissions import OFFICER, team_officers
+from routing.assignment import conversations_assign
 from routing.models import ServiceCalendar, SlaPolicy
 
 logger = logging.getLogger(__name__)
@@ -62,8 +61,7 @@ def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
             by_team.setdefault(team.id, []).append(conversation)
         for team_id, team_conversations in sorted(by_team.items()):  # lock teams in id order
             team = teams[team_id]
-            if team.assignment == Team.Assignment.ROUND_ROBIN:
-                _assign_round_robin(team, team_conversations)
+            conversations_assign(team_conversations)  # the team's strategy (routing/assignment.py)
         routed = [c for group in by_team.values() for c in group]
         # Few distinct (team, officer, rule) placements per batch: one UPDATE each.
         placements: dict[tuple, list[int]] = {}
@@ -78,33 +76,6 @@ def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
             [(c, {"team": c.team_id, "assignee": c.assignee_id, "rule": c.routed_by}) for c in routed],
         )
     return routed
-
-
-def _assign_round_robin(team: Team, conversations: list[Conversation]) -> None:
-    """Give each conversation to the next officer after the last one who received one.
-
-    The team row is locked, so two workers routing at once still take turns correctly.
-    """
-    locked = Team.objects.select_for_update().get(pk=team.pk)
-    # Supervisors may answer too, but the round goes to the team's officers.
-    candidates = team_officers(locked)
-    in_officer_group = set(
-        get_user_model().objects.filter(id__in=[u.id for u in candidates], groups__name=OFFICER)
-        .values_list("id", flat=True)
-    )
-    officers = [u for u in candidates if u.id in in_officer_group]
-    if not officers:
-        return
-    ids = [u.id for u in officers]
-    last = locked.last_assigned_user_id
-    position = next((i for i, uid in enumerate(ids) if last is not None and uid > last), 0)
-    if last is not None and last in ids:
-        position = (ids.index(last) + 1) % len(ids)
-    for conversation in conversations:
-        conversation.assignee = officers[position]
-        position = (position + 1) % len(ids)
-    locked.last_assigned_user = conversations[-1].assignee
-    locked.save(update_fields=["last_assigned_user"])
 
 
 # --- Service calendars and SLA policies (admins) ---------------------------------------------

@@ -645,7 +645,7 @@ def test_live_fragment_carries_status_assignment_and_timeline(sim_account, alice
     html = response.content.decode()
     assert "<html" not in html and 'id="reply-form"' not in html
     parts = [p.split('"')[0] for p in html.split('<template data-part="')[1:]]
-    assert parts == ["status", "assignment", "details", "composer-assignee", "timeline"]
+    assert parts == ["status", "assignment", "details", "composer-assignee", "saved-replies", "timeline"]
     status_part = html.split('data-part="status">')[1].split("</template>")[0]
     assert '<span class="status status-resolved">Resolved</span>' in status_part
     assert "First answer" not in status_part and ">Reopen</button>" in status_part

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from rest_framework.filters import OrderingFilter
 
 from inbox.models import Conversation, Message
 
@@ -24,10 +25,14 @@ class ConversationFilter(django_filters.FilterSet):
         method="filter_search",
         help_text="Case-insensitive text in the subject or in any inbound or outbound message.",
     )
+    sla = django_filters.ChoiceFilter(
+        choices=[("at_risk", "At risk"), ("breached", "Breached")], field_name="sla_state",
+        help_text="Conversations whose current response target is at risk (a warning passed) or breached.",
+    )
 
     class Meta:
         model = Conversation
-        fields = ["status", "team", "assignee", "platform", "kind", "search"]
+        fields = ["status", "team", "assignee", "platform", "kind", "search", "sla"]
 
     def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "active":
@@ -61,3 +66,34 @@ class ConversationFilter(django_filters.FilterSet):
             conversation_id=OuterRef("pk"), direction__in=SEARCHED_DIRECTIONS, text__icontains=value
         )
         return queryset.filter(Q(subject__icontains=value) | Q(Exists(matching_message)))
+
+
+class ConversationOrdering(OrderingFilter):
+    """``?ordering=sla_due_at``: most urgent first (the current target's due time, then id);
+    the default is newest citizen activity first. The cursor pagination reads the ordering
+    from here. A cursor cannot stand on a NULL, so ordering by due time lists only the
+    conversations that have a running target (the queue page lists the others after them)."""
+
+    ordering_fields = ["sla_due_at", "last_inbound_at"]
+    ordering_description = "`sla_due_at` (most urgent first) or `-last_inbound_at` (the default)."
+    ORDERINGS = {
+        "sla_due_at": ("sla_due_at", "id"),
+        "last_inbound_at": ("last_inbound_at", "id"),
+        "-last_inbound_at": ("-last_inbound_at", "-id"),
+    }
+    DEFAULT = ("-last_inbound_at", "-id")
+
+    def get_ordering(self, request, queryset, view):
+        return self.ORDERINGS.get(request.query_params.get(self.ordering_param, "").strip(), self.DEFAULT)
+
+    def filter_queryset(self, request, queryset, view):
+        ordering = self.get_ordering(request, queryset, view)
+        if ordering[0] == "sla_due_at":
+            queryset = queryset.filter(sla_due_at__isnull=False)
+        return queryset.order_by(*ordering)
+
+    def get_schema_operation_parameters(self, view):
+        params = super().get_schema_operation_parameters(view)
+        for param in params:
+            param["schema"] = {"type": "string", "enum": list(self.ORDERINGS)}
+        return params

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Prefetch, QuerySet
 from django.utils.translation import ngettext
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -24,7 +25,7 @@ from rest_framework.response import Response
 
 from channels_adapters.base import ReplyRefused
 from channels_adapters.outbound import reply_options, reply_submit
-from inbox.api.filters import ConversationFilter
+from inbox.api.filters import ConversationFilter, ConversationOrdering
 from inbox.api.permissions import SeesChannelAccounts
 from inbox.api.serializers import (
     AssignInputSerializer,
@@ -91,6 +92,7 @@ class ByIdPagination(CursorPagination):
 class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
+    filter_backends = [DjangoFilterBackend, ConversationOrdering]
     pagination_class = ConversationPagination
     lookup_value_regex = r"\d+"
 

@@ -212,6 +212,243 @@
     });
   }
 
+  /* --- SLA countdown (conversation page) -------------------------------------------------- *
+   * The server renders the current target's due time and the business seconds left; between
+   * live refreshes the text ticks here, counting only the span in which the service is open
+   * (data-open-from / data-open-until). The next refresh re-renders it from the server.
+   */
+  function spanText(seconds, el) {
+    // The unit formats come translated from the page (data-fmt-*), as the server writes them.
+    var d = el.dataset;
+    var minutes = Math.floor(Math.abs(seconds) / 60);
+    if (minutes < 1) return d.fmtLt || "< 1 min";
+    var hours = Math.floor(minutes / 60);
+    minutes = minutes % 60;
+    if (!hours) return (d.fmtM || "{m} min").replace("{m}", minutes);
+    if (!minutes) return (d.fmtH || "{h} h").replace("{h}", hours);
+    return (d.fmtHm || "{h} h {m} min").replace("{h}", hours).replace("{m}", minutes);
+  }
+  function businessElapsed(el, now) {
+    var rendered = parseInt(el.dataset.rendered, 10);
+    var from = el.dataset.openFrom ? parseInt(el.dataset.openFrom, 10) : null;
+    if (from === null) return 0; // closed, and not opening in the horizon
+    var until = el.dataset.openUntil ? parseInt(el.dataset.openUntil, 10) : Infinity;
+    var start = Math.max(rendered, from), end = Math.min(now, until);
+    return Math.max(0, end - start) / 1000;
+  }
+  function tickCountdowns() {
+    var now = Date.now();
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var state = el.dataset.state;
+      if (state === "paused") return;
+      var remaining = parseInt(el.dataset.remaining, 10) - businessElapsed(el, now);
+      var warn = parseInt(el.dataset.warn || "0", 10);
+      var text = el.querySelector("[data-countdown-text]");
+      var flag = el.querySelector("[data-countdown-flag]");
+      var next = remaining < 0 ? "breached" : (state === "breached" || remaining <= warn) ? (state === "breached" ? "breached" : "at_risk") : state;
+      if (text) text.textContent = (remaining < 0 ? el.dataset.textOver : el.dataset.textDue).replace("{span}", spanText(remaining, el));
+      if (next !== state) {
+        el.classList.remove("sla-" + state);
+        el.classList.add("sla-" + next);
+        el.classList.toggle("sla-badge", next === "breached");
+        el.classList.toggle("sla-due", next !== "breached");
+        el.dataset.state = next;
+        if (flag) flag.textContent = next === "breached" ? el.dataset.labelBreached : el.dataset.labelAtRisk;
+      }
+    });
+  }
+  if (document.querySelector("[data-countdown]") || body.dataset.live === "conversation") {
+    window.setInterval(tickCountdowns, 15000);
+  }
+
+  /* --- SLA notifications (every page): a toast and the top bar's list ----------------------- *
+   * The scan sends one socket message per user and batch (routing/sla_scan.py): one toast per
+   * message, however many items it lists. The list lasts for the browser session.
+   */
+  var notices = document.getElementById("notices");
+  var STORE = "ci.notices";
+  function storedNotices() {
+    try { return JSON.parse(sessionStorage.getItem(STORE) || "[]"); } catch (e) { return []; }
+  }
+  function percentText(value) {
+    try {
+      return new Intl.NumberFormat(document.documentElement.lang || undefined, { style: "percent" }).format(value / 100);
+    } catch (e) { return value + "%"; }
+  }
+  function noticeText(item) {
+    var template = notices.dataset["label" + (item.event === "warning" ? "Warning" : item.event === "breach" ? "Breach" : "Escalation")] || "";
+    return template.replace("{id}", String(item.conversation)).replace("{percent}", percentText(item.percent));
+  }
+  function noticeUrl(item) {
+    return (notices.dataset.url || "/inbox/c/{id}/").replace("{id}", String(parseInt(item.conversation, 10)));
+  }
+  function renderNotices() {
+    if (!notices) return;
+    var items = storedNotices();
+    var list = notices.querySelector("[data-notices-list]");
+    var count = notices.querySelector("[data-notices-count]");
+    list.replaceChildren();
+    items.slice().reverse().forEach(function (item) {
+      var li = document.createElement("li");
+      li.className = "notice notice-" + item.event;
+      var link = document.createElement("a");
+      link.href = noticeUrl(item);
+      link.textContent = noticeText(item);
+      li.appendChild(link);
+      list.appendChild(li);
+    });
+    var unread = items.filter(function (i) { return !i.read; }).length;
+    count.hidden = unread === 0;
+    count.textContent = String(unread);
+    notices.querySelector("[data-notices-empty]").hidden = items.length > 0;
+    notices.querySelector("[data-notices-clear]").hidden = items.length === 0;
+  }
+  var toastTimer = null;
+  function notify(items) {
+    if (!notices || !items.length) return;
+    var stored = storedNotices().concat(items.map(function (i) {
+      return { conversation: i.conversation, event: i.event, percent: i.percent, due_at: i.due_at, read: false };
+    })).slice(-50);
+    try { sessionStorage.setItem(STORE, JSON.stringify(stored)); } catch (e) { /* shown, not kept */ }
+    renderNotices();
+    // One toast for the whole batch: the first item, or how many need attention.
+    var toast = notices.querySelector("[data-toast]");
+    toast.replaceChildren();
+    var link = document.createElement("a");
+    link.href = items.length === 1 ? noticeUrl(items[0]) : (notices.dataset.url || "").replace(/c\/\{id\}\/$/, "") + "?ordering=due";
+    link.textContent = items.length === 1 ? noticeText(items[0]) : notices.dataset.labelMany.replace("{n}", String(items.length));
+    toast.appendChild(link);
+    toast.classList.add("is-shown");
+    if (toastTimer) window.clearTimeout(toastTimer);
+    toastTimer = window.setTimeout(function () { toast.classList.remove("is-shown"); }, 12000);
+  }
+  if (notices) {
+    var toggle = notices.querySelector("[data-notices-toggle]");
+    var panel = document.getElementById("notices-panel");
+    toggle.addEventListener("click", function () {
+      var open = panel.hidden;
+      panel.hidden = !open;
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      if (open) {
+        var items = storedNotices().map(function (i) { i.read = true; return i; });
+        try { sessionStorage.setItem(STORE, JSON.stringify(items)); } catch (e) { /* ignore */ }
+        renderNotices();
+      }
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && !panel.hidden) {
+        panel.hidden = true;
+        toggle.setAttribute("aria-expanded", "false");
+        toggle.focus();
+      }
+    });
+    notices.querySelector("[data-notices-clear]").addEventListener("click", function () {
+      try { sessionStorage.removeItem(STORE); } catch (e) { /* ignore */ }
+      renderNotices();
+    });
+    renderNotices();
+  }
+  window.CitizenInbox = { notify: notify }; // for a page's own scripts and the browser tests
+
+  /* --- Service calendar editor: periods, regions, live preview ---------------------------- */
+  var calendarForm = document.getElementById("calendar-form");
+  if (calendarForm && !calendarForm.querySelector("fieldset[disabled]")) {
+    calendarForm.querySelectorAll("tr.weekday").forEach(function (row) {
+      var add = row.querySelector("[data-add-period]");
+      var template = row.querySelector("template[data-empty-period]");
+      var total = row.querySelector("input[name$='-TOTAL_FORMS']");
+      if (!add || !template || !total) return;
+      add.hidden = false;
+      add.addEventListener("click", function () {
+        var index = parseInt(total.value, 10);
+        var html = template.innerHTML.replace(/__prefix__/g, String(index));
+        row.querySelector("[data-periods]").insertAdjacentHTML("beforeend", html);
+        total.value = String(index + 1);
+        var inputs = row.querySelectorAll("[data-period]:last-child input.time-input");
+        if (inputs.length) inputs[0].focus();
+      });
+    });
+    var copyMonday = calendarForm.querySelector("[data-copy-monday]");
+    if (copyMonday) {
+      copyMonday.hidden = false;
+      copyMonday.addEventListener("click", function () {
+        var monday = calendarForm.querySelector('tr.weekday[data-weekday="0"]');
+        var spans = Array.prototype.map.call(monday.querySelectorAll("[data-period]"), function (li) {
+          var t = li.querySelectorAll("input.time-input");
+          var del = li.querySelector("input[type=checkbox]");
+          return del && del.checked ? null : [t[0].value, t[1].value];
+        }).filter(function (s) { return s && (s[0] || s[1]); });
+        [1, 2, 3, 4].forEach(function (day) {
+          var row = calendarForm.querySelector('tr.weekday[data-weekday="' + day + '"]');
+          var list = row.querySelector("[data-periods]");
+          var total = row.querySelector("input[name$='-TOTAL_FORMS']");
+          var initial = parseInt(row.querySelector("input[name$='-INITIAL_FORMS']").value, 10);
+          // Rows already saved are marked for removal; new rows take Monday's periods.
+          list.querySelectorAll("[data-period]").forEach(function (li, i) {
+            if (i < initial) {
+              li.querySelector("input[type=checkbox]").checked = true;
+              li.hidden = true;
+            } else {
+              li.remove();
+            }
+          });
+          total.value = String(initial);
+          spans.forEach(function (span) {
+            row.querySelector("[data-add-period]").click();
+            var inputs = list.querySelectorAll("[data-period]:last-child input.time-input");
+            inputs[0].value = span[0];
+            inputs[1].value = span[1];
+          });
+        });
+        schedulePreview();
+      });
+    }
+    var country = document.getElementById("id_holidays_country");
+    var region = document.getElementById("id_holidays_subdivision");
+    if (country && region) {
+      country.addEventListener("change", function () {
+        var url = calendarForm.dataset.regionsUrl + "?country=" + encodeURIComponent(country.value);
+        fetch(url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : Promise.reject(); })
+          .then(function (html) { region.innerHTML = html; schedulePreview(); }).catch(function () {});
+      });
+    }
+    var alwaysOpen = document.getElementById("id_always_open");
+    var week = document.getElementById("week");
+    function syncAlwaysOpen() { if (alwaysOpen && week) week.toggleAttribute("data-always-open", alwaysOpen.checked); }
+    if (alwaysOpen) { alwaysOpen.addEventListener("change", syncAlwaysOpen); syncAlwaysOpen(); }
+  }
+  var previewForm = document.getElementById("preview-form");
+  var previewResult = document.getElementById("preview-result");
+  var previewTimer = null;
+  function schedulePreview() {
+    if (!previewForm || !previewResult) return;
+    if (previewTimer) window.clearTimeout(previewTimer);
+    previewTimer = window.setTimeout(runPreview, 300);
+  }
+  function runPreview() {
+    var editable = calendarForm && !calendarForm.querySelector("fieldset[disabled]");
+    var url = calendarForm ? calendarForm.dataset.previewUrl : "";
+    var request;
+    if (editable) {
+      // The calendar as typed, before it is saved.
+      var data = new FormData(calendarForm);
+      new FormData(previewForm).forEach(function (value, key) { data.append(key, value); });
+      request = fetch(url, { method: "POST", body: data, credentials: "same-origin" });
+    } else {
+      request = fetch(url + "?" + new URLSearchParams(new FormData(previewForm)).toString(), { credentials: "same-origin" });
+    }
+    request.then(function (r) { return r.ok ? r.text() : Promise.reject(); })
+      .then(function (html) { previewResult.innerHTML = html; }).catch(function () {});
+  }
+  if (previewForm && previewResult && calendarForm) {
+    previewForm.addEventListener("submit", function (event) { event.preventDefault(); runPreview(); });
+    previewForm.addEventListener("input", schedulePreview);
+    if (!calendarForm.querySelector("fieldset[disabled]")) {
+      calendarForm.addEventListener("input", schedulePreview);
+      calendarForm.addEventListener("change", schedulePreview);
+    }
+  }
+
   /* --- Live updates ----------------------------------------------------------------------- */
   function fetchFragment(url) {
     return fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
@@ -376,13 +613,13 @@
   document.addEventListener("visibilitychange", markSeen);
 
   var page = body.dataset.live;
-  var refresh = page === "queue" ? refreshQueue : page === "conversation" ? refreshConversation : null;
-  if (!refresh) return;
+  // Every signed-in page listens (SLA notifications); queues and conversations also refresh.
+  var refresh = page === "queue" ? refreshQueue : page === "conversation" ? refreshConversation : function () {};
   var conversationId = body.dataset.conversation ? parseInt(body.dataset.conversation, 10) : null;
 
   var pollTimer = null;
   function startPolling() {
-    if (pollTimer === null) pollTimer = window.setInterval(refresh, POLL_MS);
+    if (pollTimer === null && (page === "queue" || page === "conversation")) pollTimer = window.setInterval(refresh, POLL_MS);
   }
   function stopPolling() {
     if (pollTimer !== null) {
@@ -418,6 +655,7 @@
       try { data = JSON.parse(event.data); } catch (e) { return; }
       if (data.type === "queue.changed" && page === "queue") refreshQueue();
       if (data.type === "conversation.changed" && page === "conversation") refreshConversation();
+      if (data.type === "sla.notification") notify(data.items || []);
     });
     socket.addEventListener("close", function () {
       // No live channel (server without WebSockets, network trouble): poll, and retry later.
