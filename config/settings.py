@@ -172,6 +172,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routing.sla_scan",
         "schedule": timedelta(seconds=60),
     },
+    # Unassigned conversations to officers who became available or freed capacity, earliest
+    # due first, and take-backs from assignees who did not answer (routing/assignment.py).
+    "assign-backlog": {
+        "task": "routing.assign_backlog",
+        "schedule": timedelta(seconds=30),
+    },
 }
 
 # --- Auth and permissions --------------------------------------------------------------------
@@ -286,6 +292,10 @@ DEMO_FEED = env_bool("DEMO_FEED", True)
 DEMO_FEED_RATE = env_float("DEMO_FEED_RATE", 0.2, minimum=0)
 # Conversations that no rule and no channel default places go to this team.
 FALLBACK_TEAM_SLUG = env_str("FALLBACK_TEAM_SLUG", "general")
+# An officer counts as available while a page of theirs sent a heartbeat this recently
+# (pages send one every PRESENCE_HEARTBEAT_SECONDS); docs/architecture.md, "Presence".
+PRESENCE_TIMEOUT_SECONDS = env_int("PRESENCE_TIMEOUT_SECONDS", 90, minimum=10)
+PRESENCE_HEARTBEAT_SECONDS = env_int("PRESENCE_HEARTBEAT_SECONDS", 30, minimum=5)
 
 # --- Service levels -------------------------------------------------------------------------
 # E-mail domains of the administration: its addresses may appear in public replies.

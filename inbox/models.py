@@ -207,6 +207,8 @@ class Conversation(models.Model):
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     routed_at = models.DateTimeField(null=True, blank=True)
+    # When the current assignee received it (routing's take-back measures from here).
+    assigned_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     # SLA, denormalised from routing's clocks (only routing.sla writes these; docs/sla.md).
     first_response_due_at = models.DateTimeField(null=True, blank=True)

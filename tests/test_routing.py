@@ -8,7 +8,7 @@ from django.test import Client
 from inbox.models import AuditEvent, ChannelAccount, Conversation, Team
 from inbox.permissions import OFFICER, team_member_add
 from routing.services import conversations_route
-from tests.conftest import post_sim, sim_body, sim_event
+from tests.conftest import make_available, post_sim, sim_body, sim_event
 
 pytestmark = pytest.mark.django_db
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_round_robin_takes_turns_among_the_team_s_officers(sim_account, alice, django_user_model, team_a):
     zoe = django_user_model.objects.create_user("zoe")
     team_member_add(team_a, zoe, OFFICER)
+    make_available(zoe)
 
     for n in range(1, 5):
         post_sim(Client(), sim_body([sim_event(n)]))
@@ -26,7 +27,9 @@ def test_round_robin_takes_turns_among_the_team_s_officers(sim_account, alice, d
 
 
 def test_follow_up_keeps_its_assignee(sim_account, alice, django_user_model, team_a):
-    team_member_add(team_a, django_user_model.objects.create_user("zoe"), OFFICER)
+    zoe = django_user_model.objects.create_user("zoe")
+    team_member_add(team_a, zoe, OFFICER)
+    make_available(zoe)
     post_sim(Client(), sim_body([sim_event(1)]))
     post_sim(Client(), sim_body([sim_event(2, thread="t1")]))
     assert Conversation.objects.get().assignee == alice

@@ -11,7 +11,7 @@ from django.utils import timezone
 from inbox import realtime
 from inbox.audit import audit_record
 from inbox.models import Conversation, Message, Team
-from inbox.permissions import REPLY, SUPERVISE, team_officers, user_has_team_perm
+from inbox.permissions import REPLY, SUPERVISE, user_has_team_perm
 from inbox.services.text import preview as _preview
 
 
@@ -34,7 +34,7 @@ def message_reply_create(
     if conversation.status == Conversation.Status.NEW:
         updates["status"] = Conversation.Status.OPEN
     if conversation.assignee_id is None:
-        updates["assignee"] = user
+        updates["assignee"], updates["assigned_at"] = user, now
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
     for field, value in updates.items():
         setattr(conversation, field, value)
@@ -166,14 +166,17 @@ def conversation_assign(*, conversation: Conversation, user, assignee, team: Tea
         _require_team_perm(user, conversation.team, SUPERVISE, "Only a supervisor of the team can assign its conversations.")
         if moving:
             _require_team_perm(user, team, SUPERVISE, "You can only move conversations to teams you supervise.")
-    if assignee is not None and (target is None or assignee.id not in {u.id for u in team_officers(target)}):
+    # Whoever may answer for the team may hold its conversations: its officers and
+    # supervisors, and those who hold the permission globally (admins, the demo's admin).
+    if assignee is not None and (target is None or not user_has_team_perm(assignee, target, REPLY)):
         raise AssignmentRefused(f"{assignee.get_username()} is not an officer of {target or 'any team yet'}.")
     previous = (conversation.team_id, conversation.assignee_id)
     conversation.team = target
     conversation.assignee = assignee
     conversation.updated_at = timezone.now()
+    conversation.assigned_at = conversation.updated_at if assignee is not None else None
     with transaction.atomic():
-        conversation.save(update_fields=["team", "assignee", "updated_at"])
+        conversation.save(update_fields=["team", "assignee", "assigned_at", "updated_at"])
         audit_record(
             user, "conversation.assign", conversation,
             previous_team=previous[0], previous_assignee=previous[1],
