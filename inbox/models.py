@@ -267,7 +267,6 @@ class RawEvent(models.Model):
     class Source(models.TextChoices):
         WEBHOOK = "webhook", "Webhook"
         POLL = "poll", "Poll"
-        BACKFILL = "backfill", "Backfill"
 
     platform = models.CharField(max_length=20)
     account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="raw_events")
