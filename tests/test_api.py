@@ -32,7 +32,6 @@ API = "/api/v1"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
 @pytest.fixture
 def waste_account(db, team_b):
     return ChannelAccount.objects.create(

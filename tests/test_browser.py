@@ -220,7 +220,6 @@ def test_keyboard_help_and_refused_reply(live_server, morning, page):
     assert not off_the_event_loop(morning.messages.filter(direction=Message.Direction.OUTBOUND).exists)
 
 
-
 def test_composer_counts_as_the_platform_does(live_server, alice, team_a, page):
     """X weighs a link as 23 and a wide character as 2: the live counter says so before sending."""
     from datetime import UTC, datetime

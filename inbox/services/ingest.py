@@ -538,9 +538,4 @@ def _tombstones_apply(new_messages: Sequence[Message], duplicates: Sequence[_Pen
 
 
 def _as_create(item: InboundMessage) -> InboundMessage:
-    return InboundMessage(
-        platform=item.platform, account_external_id=item.account_external_id,
-        external_id=item.external_id, thread_key=item.thread_key, kind=item.kind,
-        visibility=item.visibility, author=item.author, text=item.text, sent_at=item.sent_at,
-        attachments=item.attachments, in_reply_to=item.in_reply_to, action=Action.CREATE,
-    )
+    return replace(item, action=Action.CREATE)
