@@ -107,10 +107,10 @@ class Calendar:
     ) -> None:
         self.tz = zone(timezone)
         self.periods = parse_periods(periods)
+        # Checked where a calendar is saved (check_holiday_region imports every country's
+        # module: a second); an unknown region fails here at the first holiday look-up.
         self.country = country or ""
         self.subdivision = subdivision or ""
-        if self.country:
-            check_holiday_region(self.country, self.subdivision)
         self.closed_days = frozenset(d if isinstance(d, date) else _date(d) for d in closed_days or ())
         self.always_open = bool(always_open)
         self._days: dict[int, tuple[Interval, ...]] = {}
