@@ -72,10 +72,10 @@ class PeriodForm(forms.Form):
     """One opening period of a weekday; both empty is a blank row (ignored)."""
 
     opens = forms.CharField(label=_("Opens"), required=False, max_length=5, widget=forms.TextInput(attrs={
-        "pattern": HHMM, "placeholder": "08:00", "inputmode": "numeric", "size": 5, "class": "time-input",
+        "pattern": HHMM, "inputmode": "numeric", "size": 5, "class": "time-input", "autocomplete": "off",
     }))
     closes = forms.CharField(label=_("Closes"), required=False, max_length=5, widget=forms.TextInput(attrs={
-        "pattern": HHMM, "placeholder": "17:00", "inputmode": "numeric", "size": 5, "class": "time-input",
+        "pattern": HHMM, "inputmode": "numeric", "size": 5, "class": "time-input", "autocomplete": "off",
     }))
 
     def clean(self):

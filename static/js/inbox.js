@@ -359,6 +359,11 @@
       var total = row.querySelector("input[name$='-TOTAL_FORMS']");
       if (!add || !template || !total) return;
       add.hidden = false;
+      // The blank row after a day's periods is for forms without JavaScript: the button adds rows here.
+      row.querySelectorAll("[data-spare]").forEach(function (li) {
+        var empty = Array.prototype.every.call(li.querySelectorAll("input.time-input"), function (i) { return !i.value; });
+        if (empty && !li.classList.contains("has-error")) li.hidden = true;
+      });
       add.addEventListener("click", function () {
         var index = parseInt(total.value, 10);
         var html = template.innerHTML.replace(/__prefix__/g, String(index));
