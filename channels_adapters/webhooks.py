@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
+from django_ratelimit.core import is_ratelimited
 
 from channels_adapters.base import MalformedPayload, WebhookRejected
 from channels_adapters.pipeline import ingest_wakeup
@@ -21,10 +24,43 @@ from inbox.services import raw_event_record
 logger = logging.getLogger("channels_adapters.webhooks")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+REJECTIONS = "webhook-rejected"
 
 
 def _client(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "?")
+
+
+def _rejected(request: HttpRequest, slug: str, status: int, error: str, reason: str) -> JsonResponse:
+    """Answer a request that is not a platform's delivery, and count it against its address.
+
+    Forged requests cost a signature check and a log line each: past
+    ``WEBHOOK_REJECTIONS_PER_MINUTE`` from one address, it is answered 429 before anything
+    is read, and the log says so once a minute instead of once a request. Deliveries that
+    verify never count, so a platform's own traffic is never slowed.
+    """
+    is_ratelimited(request, group=REJECTIONS, key=_rate_key, rate=_rejection_rate(), increment=True)
+    logger.warning("webhook %s: %s from %s", slug, reason, _client(request))
+    return JsonResponse({"error": error}, status=status)
+
+
+def _rate_key(group: str, request: HttpRequest) -> str:
+    return _client(request)
+
+
+def _rejection_rate() -> str:
+    return f"{settings.WEBHOOK_REJECTIONS_PER_MINUTE}/m"
+
+
+def _flooding(request: HttpRequest, slug: str) -> bool:
+    if not is_ratelimited(request, group=REJECTIONS, key=_rate_key, rate=_rejection_rate(), increment=False):
+        return False
+    if cache.add(f"webhook-flood-logged:{_client(request)}", 1, timeout=60):
+        logger.warning(
+            "webhook %s: more than %s rejected requests a minute from %s; refusing them unread for now",
+            slug, settings.WEBHOOK_REJECTIONS_PER_MINUTE, _client(request),
+        )
+    return True
 
 
 @csrf_exempt
@@ -33,28 +69,27 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
         adapter = adapter_for_webhook(slug)
     except UnknownPlatform:
         return JsonResponse({"error": "unknown platform"}, status=404)
+    if _flooding(request, slug):
+        return JsonResponse({"error": "too many rejected requests; try again later"}, status=429)
     if request.method == "GET":
         try:
             return adapter.handshake(request)
         except WebhookRejected as exc:
-            logger.warning("webhook %s: handshake rejected from %s: %s", slug, _client(request), exc.reason)
-            return JsonResponse({"error": exc.reason}, status=exc.status)
+            return _rejected(request, slug, exc.status, exc.reason, f"handshake rejected: {exc.reason}")
     if request.method != "POST":
         return JsonResponse({"error": "method not allowed"}, status=405)
     if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
-        logger.warning("webhook %s: body too large from %s", slug, _client(request))
-        return JsonResponse({"error": "body too large"}, status=413)
+        return _rejected(request, slug, 413, "body too large", "body too large")
     try:
         adapter.verify(request)
     except WebhookRejected as exc:
-        logger.warning("webhook %s: rejected from %s: %s", slug, _client(request), exc.reason)
-        return JsonResponse({"error": exc.reason}, status=exc.status)
+        return _rejected(request, slug, exc.status, exc.reason, f"rejected: {exc.reason}")
     body = request.body
     try:
         if adapter.is_test_delivery(body):
             logger.info("webhook %s: test delivery from %s answered, not stored", slug, _client(request))
             return JsonResponse({"received": None, "test": True})
-        account_ids = adapter.webhook_account_ids(body)
+        account_ids = adapter.webhook_account_ids(request)
     except MalformedPayload as exc:
         logger.warning("webhook %s: malformed payload from %s: %s", slug, _client(request), exc)
         return JsonResponse({"error": f"malformed payload: {exc}"}, status=400)

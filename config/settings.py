@@ -180,6 +180,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Webhooks: past this many rejected requests (bad signature, too large...) a minute from one
+# address, its requests are refused unread (429) and logged once a minute.
+WEBHOOK_REJECTIONS_PER_MINUTE = env_int("WEBHOOK_REJECTIONS_PER_MINUTE", 60, minimum=1)
+RATELIMIT_ENABLE = True
+
 # --- Auth and permissions --------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out logins
@@ -328,9 +333,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"webhook_rejections": {"()": "config.log_filters.WebhookRequestsLoggedByTheEndpoint"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.request": {"filters": ["webhook_rejections"]},
         "django.server": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},

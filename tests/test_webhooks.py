@@ -207,10 +207,11 @@ def test_a_flood_of_forged_requests_fills_neither_the_database_nor_the_log(sim_a
     with caplog.at_level("WARNING", logger="channels_adapters.webhooks"):
         statuses = [post_sim(client, body, signature="sha256=" + "0" * 64).status_code for _ in range(2000)]
 
-    assert statuses[:21] == [403] * 21 and set(statuses[21:]) == {429}  # past 20 rejections, refused unread
+    # Past 20 rejections a minute, refused unread (the count runs in fixed one-minute windows:
+    # the run may cross into a second one).
+    assert statuses[:21] == [403] * 21 and statuses.count(403) <= 2 * 21 and statuses.count(429) >= 1900
     assert not RawEvent.objects.exists()
-    assert len(caplog.records) == 22  # one line per rejection up to the limit, then one a minute
-    # While it floods, the address is refused unread; once the minute has passed, it is heard.
-    assert post_sim(client, body).status_code == 429
+    assert len(caplog.records) <= 2 * 22  # a line per rejection up to the limit, then one a minute
+    # Once the minute has passed, the address is heard again.
     cache.clear()
     assert post_sim(client, body).status_code == 200
