@@ -11,6 +11,7 @@ from functools import partial
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
+from django.db.models.functions import Length
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
@@ -77,19 +78,33 @@ def raw_events_drain(*, max_batches: int = 25) -> int:
     size = settings.INGEST_BATCH_SIZE
     done = 0
     for _ in range(max_batches):
-        ids = list(
+        pending = list(
             RawEvent.objects.filter(processed_at__isnull=True, attempts__lt=MAX_ATTEMPTS)
-            .order_by("received_at", "id").values_list("id", flat=True)[:size]
+            .order_by("received_at", "id").annotate(size=Length("body")).values_list("id", "size")[:size]
         )
-        if not ids:
+        if not pending:
             return done
+        ids = _within_bytes(pending, settings.INGEST_BATCH_BYTES)
         if raw_events_process(ids, extra=0) is None:
             return done  # another worker holds them
         done += len(ids)
-        if len(ids) < size:
-            return done
+        if len(ids) == len(pending) < size:
+            return done  # the backlog is empty
     ingest_wakeup()
     return done
+
+
+def _within_bytes(pending: Sequence[tuple[int, int]], budget: int) -> list[int]:
+    """The oldest events whose bodies fit the budget (at least one). Meta batches up to a
+    thousand updates in one delivery: counting deliveries alone let one transaction hold ten
+    thousand messages, long enough that a worker killed every few seconds never committed."""
+    ids, total = [], 0
+    for event_id, size in pending:
+        total += size or 0
+        if ids and total > budget:
+            break
+        ids.append(event_id)
+    return ids
 
 
 def raw_events_process(ids: Sequence[int], *, extra: int | None = None) -> IngestResult | None:

@@ -309,6 +309,7 @@ PUBLIC_EMAIL_DOMAINS = tuple(d.lower() for d in env_list("PUBLIC_EMAIL_DOMAINS")
 PHONE_REGION = env_str("PHONE_REGION", "ES")
 FIRST_RESPONSE_TARGET_MINUTES = env_int("FIRST_RESPONSE_TARGET_MINUTES", 120, minimum=1)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200, minimum=1)
+INGEST_BATCH_BYTES = env_int("INGEST_BATCH_BYTES", 512 * 1024, minimum=1)
 
 # --- I18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -178,3 +178,16 @@ def meta_post(settings):
         return committed(Client().post, "/webhooks/meta/", data=raw, content_type="application/json",
                          headers={SIGNATURE_HEADER: sign(raw)})
     return post
+
+
+def test_a_drain_batch_is_bounded_by_body_bytes_and_still_takes_every_event(sim_account, settings):
+    settings.INGEST_BATCH_BYTES = 1500  # about three simulator deliveries
+    bodies = [sim_body([sim_event(n, text="x" * 300)]) for n in range(10)]
+    events = [RawEvent.objects.create(platform="simulator", source="webhook", account=sim_account, body=b)
+              for b in bodies]
+    from channels_adapters.pipeline import _within_bytes, raw_events_drain
+
+    assert len(_within_bytes([(e.id, len(b)) for e, b in zip(events, bodies, strict=True)], 1500)) in (2, 3)
+    assert _within_bytes([(1, 10_000)], 1500) == [1]  # a large delivery still goes, alone
+    assert raw_events_drain() == 10
+    assert Message.objects.count() == 10
