@@ -233,10 +233,12 @@ class Adapter(ABC):
         """Raise WebhookRejected unless the raw body is signed by the platform."""
 
     @abstractmethod
-    def webhook_account_ids(self, body: bytes) -> list[str]:
-        """The platform ids of our accounts that a webhook body is addressed to.
+    def webhook_account_ids(self, request: HttpRequest) -> list[str]:
+        """The platform ids of our accounts that a verified webhook request is addressed to.
 
-        Raise MalformedPayload if the body cannot be read. An empty list is a 404.
+        Most platforms name them in the body (``request.body``); some only in a header
+        (Telegram's secret token tells bots apart). Raise MalformedPayload if the body cannot
+        be read. An empty list is a 404.
         """
 
     def is_test_delivery(self, body: bytes) -> bool:

@@ -106,8 +106,8 @@ class MetaAdapter(Adapter):
     def verify(self, request: HttpRequest) -> None:
         webhook.verify(request)
 
-    def webhook_account_ids(self, body: bytes) -> list[str]:
-        return payloads.account_ids(body)
+    def webhook_account_ids(self, request: HttpRequest) -> list[str]:
+        return payloads.account_ids(request.body)
 
     def is_test_delivery(self, body: bytes) -> bool:
         return is_test_delivery(payloads.load(body))

@@ -33,8 +33,8 @@ class SimulatorAdapter(Adapter):
     def verify(self, request: HttpRequest) -> None:
         webhook.verify(request)
 
-    def webhook_account_ids(self, body: bytes) -> list[str]:
-        return payloads.account_ids(body)
+    def webhook_account_ids(self, request: HttpRequest) -> list[str]:
+        return payloads.account_ids(request.body)
 
     def parse(self, raw: RawEvent) -> ParseResult:
         return payloads.parse(bytes(raw.body), platform=self.platform)

@@ -78,8 +78,8 @@ class XAdapter(Adapter):
     def verify(self, request: HttpRequest) -> None:
         webhook.verify(request)
 
-    def webhook_account_ids(self, body: bytes) -> list[str]:
-        return payloads.account_ids(json_object(body))
+    def webhook_account_ids(self, request: HttpRequest) -> list[str]:
+        return payloads.account_ids(json_object(request.body))
 
     def parse(self, raw: RawEvent) -> ParseResult:
         return payloads.parse(json_object(bytes(raw.body)), thread_of=self._thread_of)
