@@ -16,6 +16,8 @@ urlpatterns = [
     path("inbox/", include("inbox.urls")),
     # Service calendars, SLA policies (and the supervisors' dashboard): routing/urls.py.
     path("", include("routing.urls")),
+    # Teams and people, automatic replies, presence: routing/team_urls.py.
+    path("", include("routing.team_urls")),
     # The supervisors' dashboard: routing/dashboard_views.py (its API: routing/dashboard_api.py).
     path("dashboard/", include("routing.dashboard_urls")),
     path("webhooks/", include("channels_adapters.urls")),
