@@ -51,7 +51,8 @@ def _nice_max(value: float) -> float:
 
 
 def _num(value: float) -> str:
-    return f"{value:g}" if value == int(value) else f"{value:.1f}"
+    """1, 2.5, 0.25: no more digits than the value has (up to three significant ones)."""
+    return f"{value:.3g}"
 
 
 def _svg(prefix: str, width: int, height: int, title: str, desc: str, body: str) -> SafeString:
@@ -117,7 +118,11 @@ def volume_chart(rows: Sequence[dict], *, period_label: str) -> SafeString:
             parts.append(f'<text x="{cx:.1f}" y="{height - bottom + 16}" text-anchor="middle" fill="{MUTED}">'
                          f"{h:02d}</text>")
     if points:
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        # Officers as a step line: the staffing of each hour, level across the hour's slot.
+        steps = []
+        for cx, cy in points:
+            steps += [f"{cx - slot / 2:.1f},{cy:.1f}", f"{cx + slot / 2:.1f},{cy:.1f}"]
+        path = " ".join(steps)
         parts.append(f'<polyline points="{path}" fill="none" stroke="{INK}" stroke-width="2"/>')
         parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{INK}"/>' for x, y in points)
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 4}" text-anchor="middle" fill="{MUTED}">'
@@ -134,17 +139,14 @@ def volume_chart(rows: Sequence[dict], *, period_label: str) -> SafeString:
 
 
 def _bucket_label(low: int, high: int | None) -> str:
-    def fmt(m: int) -> str:
-        return f"{m // 60} h" if m >= 60 and m % 60 == 0 else f"{m}"
-
-    return f"{fmt(low)}+" if high is None else f"{fmt(low)}–{fmt(high)}"
+    return f"{low}+" if high is None else f"{low}–{high}"
 
 
 def distribution_chart(buckets: Sequence[dict], closed_without_response: int) -> SafeString:
     """First responses by business minutes taken: substantive (solid) and holding (hatched)
     stacked, and the conversations closed without any response apart (dotted)."""
     prefix = "chart-distribution"
-    width, height, left, right, top, bottom = 560, 270, 40, 12, 34, 40
+    width, height, left, right, top, bottom = 560, 280, 40, 12, 44, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     columns = [(_bucket_label(b["from_minutes"], b["to_minutes"]), b["substantive"], b["holding"], None)
                for b in buckets]
@@ -186,9 +188,10 @@ def distribution_chart(buckets: Sequence[dict], closed_without_response: int) ->
     target_index = next((i for i, b in enumerate(buckets) if b["from_minutes"] == 120), None)
     if target_index is not None:
         tx = left + target_index * slot
-        parts.append(f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{top + plot_h}" stroke="{RED}" '
+        parts.append(f'<line x1="{tx:.1f}" y1="{top - 3}" x2="{tx:.1f}" y2="{top + plot_h}" stroke="{RED}" '
                      'stroke-dasharray="4 3" stroke-width="1.5"/>')
-        parts.append(f'<text x="{tx + 4:.1f}" y="{top + 8}" fill="{RED}">{escape(_("2 h"))}</text>')
+        parts.append(f'<text x="{tx:.1f}" y="{top - 7}" text-anchor="middle" fill="{RED}">'
+                     f'{escape(_("target 120"))}</text>')
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle" fill="{MUTED}">'
                  f'{escape(_("Business minutes to the first response"))}</text>')
     answered = sum(b["substantive"] + b["holding"] for b in buckets)
@@ -202,8 +205,8 @@ def distribution_chart(buckets: Sequence[dict], closed_without_response: int) ->
 def attainment_chart(rows: Sequence[Attainment], *, prefix: str, title: str) -> SafeString:
     """Share answered within target per team or channel: substantive (solid) and holding
     (hatched) parts of one bar, labelled with the share and the counts."""
-    label_w, bar_w, row_h, top = 190, 300, 26, 30
-    width = label_w + bar_w + 170
+    label_w, bar_w, row_h, top = 190, 220, 28, 30
+    width = label_w + bar_w + 250
     height = top + max(1, len(rows)) * row_h + 12
     parts = [_legend([(BLUE, _("Substantive within target")), (f"url(#{prefix}-amber)", _("Holding within target"))],
                      label_w, 14)]
@@ -215,7 +218,7 @@ def attainment_chart(rows: Sequence[Attainment], *, prefix: str, title: str) -> 
         parts.append(f'<text x="{label_w}" y="{top + 16}" fill="{MUTED}">{escape(_("No first responses in the period."))}</text>')
     for index, row in enumerate(rows):
         y = top + index * row_h
-        name = row.label if len(row.label) <= 28 else row.label[:27] + "…"
+        name = row.label if len(row.label) <= 30 else row.label[:29] + "…"
         parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" fill="{INK}" unicode-bidi="isolate">'
                      f"{escape(name)}<title>{escape(row.label)}</title></text>")
         parts.append(f'<rect x="{label_w}" y="{y + 4}" width="{bar_w}" height="16" fill="#f4f5f7" stroke="{GRID}"/>')

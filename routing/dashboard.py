@@ -406,7 +406,7 @@ def _volume(figures: Figures, scope: Scope) -> None:
     ]
 
 
-def _distribution(figures: Figures, facts) -> None:
+def _distribution(facts) -> list[dict]:
     aggregates = {}
     for index, (low, high) in enumerate(BUCKETS):
         span = Q(business_seconds__gte=low * 60)
@@ -415,13 +415,14 @@ def _distribution(figures: Figures, facts) -> None:
         aggregates[f"h{index}"] = Count("id", filter=span & Q(kind=HOLDING))
         aggregates[f"s{index}"] = Count("id", filter=span & Q(kind=SUBSTANTIVE))
     row = facts.aggregate(**aggregates)
-    figures.distribution = [
+    return [
         {"from_minutes": low, "to_minutes": high, "holding": row[f"h{i}"] or 0, "substantive": row[f"s{i}"] or 0}
         for i, (low, high) in enumerate(BUCKETS)
     ]
 
 
-def _officers(figures: Figures, scope: Scope, facts, open_by_officer: dict[int | None, int]) -> None:
+def _officers(figures: Figures, scope: Scope, by_officer: dict[object, Attainment],
+              open_by_officer: dict[int | None, int]) -> None:
     rows: dict[int, OfficerRow] = {}
 
     def row(officer_id: int) -> OfficerRow:
@@ -445,7 +446,7 @@ def _officers(figures: Figures, scope: Scope, facts, open_by_officer: dict[int |
     )
     for item in assigned:
         row(item["assignee_id"]).assigned = item["n"]
-    for officer_id, attainment in _facts_grouped(facts.filter(officer__isnull=False), "officer_id").items():
+    for officer_id, attainment in by_officer.items():
         officer = row(officer_id)
         officer.answered = attainment.answered
         officer.median_business = attainment.median_business
@@ -474,6 +475,117 @@ def _lists(figures: Figures, scope: Scope) -> None:
     figures.breached_list = list(base.filter(sla_state="breached")[:LIST_SIZE])
 
 
+@dataclass
+class FactFigures:
+    total: Attainment
+    by_team: dict[object, Attainment]
+    by_account: dict[object, Attainment]
+    by_officer: dict[object, Attainment]
+    after_answered: int = 0
+    after_waiting: int = 0
+    after_median: float | None = None
+    distribution: list[dict] = field(default_factory=list)
+
+
+_COUNTS = {
+    "answered": "kind IN ('holding', 'substantive')",
+    "within": "kind IN ('holding', 'substantive') AND within_target",
+    "holding": "kind = 'holding'",
+    "holding_within": "kind = 'holding' AND within_target",
+    "substantive": "kind = 'substantive'",
+    "substantive_within": "kind = 'substantive' AND within_target",
+    "closed_without_response": "kind = 'closed_without_response'",
+}
+_PERCENTILES = {
+    "median_business": ("business_seconds", 0.5), "p90_business": ("business_seconds", 0.9),
+    "median_calendar": ("calendar_seconds", 0.5), "p90_calendar": ("calendar_seconds", 0.9),
+}
+
+
+def _facts_sql(scope: Scope) -> FactFigures:
+    """Every figure of the period's facts in one PostgreSQL statement: the total, by team,
+    by channel account and by officer (``GROUPING SETS``), with percentiles, the real answers
+    after holding replies and the distribution."""
+    selects = [f"COUNT(*) FILTER (WHERE {condition}) AS {name}" for name, condition in _COUNTS.items()]
+    selects += [
+        f"percentile_cont({p}) WITHIN GROUP (ORDER BY {column}) FILTER (WHERE {_COUNTS['answered']}) AS {name}"
+        for name, (column, p) in _PERCENTILES.items()
+    ]
+    selects += [
+        "COUNT(*) FILTER (WHERE kind = 'holding' AND substantive_at IS NOT NULL) AS after_answered",
+        "COUNT(*) FILTER (WHERE kind = 'holding' AND substantive_at IS NULL) AS after_waiting",
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY substantive_business_seconds) "
+        "FILTER (WHERE kind = 'holding') AS after_median",
+    ]
+    for index, (low, high) in enumerate(BUCKETS):
+        span = f"business_seconds >= {low * 60}" + (f" AND business_seconds < {high * 60}" if high else "")
+        selects.append(f"COUNT(*) FILTER (WHERE kind = 'holding' AND {span}) AS h{index}")
+        selects.append(f"COUNT(*) FILTER (WHERE kind = 'substantive' AND {span}) AS s{index}")
+    where = ["day >= %s", "day <= %s", "(team_id = ANY(%s)" + (" OR team_id IS NULL)" if scope.unrouted else ")")]
+    params: list = [scope.start_day, scope.end_day, scope.team_ids]
+    if scope.account is not None:
+        where.append("account_id = %s")
+        params.append(scope.account.id)
+    # Only constants are formatted in (column names, bucket bounds); values go as parameters.
+    sql = (
+        "SELECT GROUPING(team_id) AS g_team, GROUPING(account_id) AS g_account, "  # noqa: S608
+        "GROUPING(officer_id) AS g_officer, "
+        f"team_id, account_id, officer_id, {', '.join(selects)} "
+        f"FROM {SlaResponseFact._meta.db_table} WHERE {' AND '.join(where)} "
+        "GROUP BY GROUPING SETS ((), (team_id), (account_id), (officer_id))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [c.name for c in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    result = FactFigures(total=Attainment(), by_team={}, by_account={}, by_officer={})
+    result.distribution = [
+        {"from_minutes": low, "to_minutes": high, "holding": 0, "substantive": 0} for low, high in BUCKETS
+    ]
+    for row in rows:
+        item = Attainment(**{name: row[name] or 0 for name in _COUNTS})
+        for name in _PERCENTILES:
+            setattr(item, name, minutes(row[name]))
+        if not row["g_team"]:
+            item.key = row["team_id"]
+            result.by_team[item.key] = item
+        elif not row["g_account"]:
+            item.key = row["account_id"]
+            result.by_account[item.key] = item
+        elif not row["g_officer"]:
+            if row["officer_id"] is not None:
+                item.key = row["officer_id"]
+                result.by_officer[item.key] = item
+        else:
+            result.total = item
+            result.after_answered, result.after_waiting = row["after_answered"], row["after_waiting"]
+            result.after_median = minutes(row["after_median"])
+            for index, bucket in enumerate(result.distribution):
+                bucket["holding"], bucket["substantive"] = row[f"h{index}"], row[f"s{index}"]
+    return result
+
+
+def _facts_orm(scope: Scope) -> FactFigures:
+    """The same figures with the ORM and percentiles in Python, for databases other than
+    PostgreSQL (the SQLite demo): several queries, and the period's values read."""
+    facts = SlaResponseFact.objects.filter(scope.filters(), day__gte=scope.start_day, day__lte=scope.end_day)
+    result = FactFigures(
+        total=_facts_grouped(facts, None)[None], by_team=_facts_grouped(facts, "team_id"),
+        by_account=_facts_grouped(facts, "account_id"),
+        by_officer=_facts_grouped(facts.filter(officer__isnull=False), "officer_id"),
+    )
+    after = facts.filter(kind=HOLDING).aggregate(
+        answered=Count("id", filter=Q(substantive_at__isnull=False)),
+        waiting=Count("id", filter=Q(substantive_at__isnull=True)),
+    )
+    result.after_answered, result.after_waiting = after["answered"], after["waiting"]
+    result.after_median = minutes(percentile_cont(list(
+        facts.filter(kind=HOLDING, substantive_business_seconds__isnull=False)
+        .values_list("substantive_business_seconds", flat=True)), 0.5))
+    result.distribution = _distribution(facts)
+    return result
+
+
 def dashboard_figures(scope: Scope) -> Figures:
     """Every figure of the dashboard for ``scope``: a fixed number of queries."""
     figures = Figures(scope=scope)
@@ -482,37 +594,21 @@ def dashboard_figures(scope: Scope) -> Figures:
     figures.channels = [
         channel_service(a, scope.now) for a in scope.accounts if scope.account is None or a.id == scope.account.id
     ]
-    facts = SlaResponseFact.objects.filter(scope.filters(), day__gte=scope.start_day, day__lte=scope.end_day)
-    figures.total = _facts_grouped(facts, None)[None]
-    after = facts.filter(kind=HOLDING).aggregate(
-        answered=Count("id", filter=Q(substantive_at__isnull=False)),
-        waiting=Count("id", filter=Q(substantive_at__isnull=True)),
-        **({"median": PercentileCont("substantive_business_seconds", 0.5)} if _in_sql_percentiles() else {}),
-    )
-    figures.after_holding_answered, figures.after_holding_waiting = after["answered"], after["waiting"]
-    if _in_sql_percentiles():
-        figures.after_holding_median = minutes(after["median"])
-    else:
-        figures.after_holding_median = minutes(percentile_cont(list(
-            facts.filter(kind=HOLDING, substantive_business_seconds__isnull=False)
-            .values_list("substantive_business_seconds", flat=True)), 0.5))
+    facts = _facts_sql(scope) if _in_sql_percentiles() else _facts_orm(scope)
+    figures.total = facts.total
+    figures.after_holding_answered, figures.after_holding_waiting = facts.after_answered, facts.after_waiting
+    figures.after_holding_median = facts.after_median
+    figures.distribution = facts.distribution
     teams = {t.id: t for t in scope.teams}
-    by_team = _facts_grouped(facts, "team_id")
-    figures.by_team = []
-    for team_id, item in by_team.items():
+    for team_id, item in facts.by_team.items():
         item.label = teams[team_id].name if team_id in teams else _("No team yet")
-        figures.by_team.append(item)
-    figures.by_team.sort(key=lambda a: a.label.lower())
+    figures.by_team = sorted(facts.by_team.values(), key=lambda a: a.label.lower())
     accounts = {a.id: a for a in scope.accounts}
-    figures.by_channel = []
-    for account_id, item in _facts_grouped(facts, "account_id").items():
-        account = accounts.get(account_id)
-        item.label = str(account) if account else f"#{account_id}"
-        figures.by_channel.append(item)
-    figures.by_channel.sort(key=lambda a: a.label.lower())
-    _distribution(figures, facts)
+    for account_id, item in facts.by_account.items():
+        item.label = str(accounts[account_id]) if account_id in accounts else f"#{account_id}"
+    figures.by_channel = sorted(facts.by_account.values(), key=lambda a: a.label.lower())
     _volume(figures, scope)
-    _officers(figures, scope, facts, open_by_officer)
+    _officers(figures, scope, facts.by_officer, open_by_officer)
     _lists(figures, scope)
     return figures
 

@@ -411,3 +411,15 @@ def test_query_count_is_constant_in_data_size(week, carol, alice, django_assert_
         client.get(API)
     with django_assert_max_num_queries(30):
         client.get("/dashboard/")
+
+
+def test_the_portable_path_agrees_with_postgresqls(week, carol, monkeypatch):
+    """The SQLite demo computes the same figures with the ORM and Python percentiles."""
+    def figures():
+        f = dashboard_figures(dashboard_scope(carol, period="7d"))
+        return (f.total, f.by_team, f.by_channel, f.distribution, f.officers, f.after_holding_answered,
+                f.after_holding_waiting, f.after_holding_median)
+
+    in_sql = figures()
+    monkeypatch.setattr(dashboard, "_in_sql_percentiles", lambda: False)
+    assert figures() == in_sql
