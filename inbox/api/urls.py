@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from inbox.api import views
 from routing import api as routing_api
+from routing import team_api
 from routing.dashboard_api import DashboardView
 
 app_name = "api"
@@ -18,6 +19,9 @@ router.register("sla-policies", routing_api.SlaPolicyViewSet, basename="slapolic
 urlpatterns = [
     path("conversations/<int:pk>/messages/", views.ConversationMessagesView.as_view(), name="conversation-messages"),
     path("teams/", views.TeamListView.as_view(), name="team-list"),
+    # A team's assignment settings, the caller's presence: routing/team_api.py.
+    path("teams/<slug:slug>/", team_api.TeamDetailView.as_view(), name="team-detail"),
+    path("presence/", team_api.PresenceView.as_view(), name="presence"),
     path("channel-accounts/", views.ChannelAccountListView.as_view(), name="channelaccount-list"),
     path("channel-accounts/<int:pk>/", routing_api.ChannelAccountCalendarView.as_view(), name="channelaccount-calendar"),
     # The supervisor's dashboard (routing/dashboard_api.py, docs/sla.md).
