@@ -291,3 +291,138 @@ class OfficerHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 officer {self.officer_id}: {self.replies}"
+
+
+# --- Routing rules (docs/routing.md) ---------------------------------------------------------
+
+
+class RoutingRule(models.Model):
+    """One ordered rule: a condition tree and a list of actions (``routing.rules``).
+
+    Every change writes a ``RoutingRuleVersion`` (and increments ``version``); evaluation
+    compiles the rule once per version. Deleting a rule keeps it, and its versions, for the
+    traces that name it: ``deleted_at`` is set and it is never evaluated again.
+    """
+
+    class Mode(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        SHADOW = "shadow", _("Shadow (traced, never acts)")
+
+    name = models.CharField(_("name"), max_length=120)
+    position = models.IntegerField(_("position"), default=0)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices, default=Mode.ACTIVE)
+    stop = models.BooleanField(_("stop after a match"), default=True)
+    conditions = models.JSONField(_("conditions"), default=dict, blank=True)
+    actions = models.JSONField(_("actions"), default=list, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("routing rule")
+        indexes = [
+            models.Index(fields=["position", "id"], name="routing_rule_live_idx", condition=Q(deleted_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RoutingRuleVersion(models.Model):
+    """What a rule was at one version, who made it and why. Never changed afterwards."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    # name, position, enabled, mode, stop, conditions, actions, deleted (bool)
+    snapshot = models.JSONField()
+    reason = models.CharField(_("why"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["rule", "-number"]
+        constraints = [models.UniqueConstraint(fields=["rule", "number"], name="routing_rule_version_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot.get('name', self.rule_id)} v{self.number}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Rule versions are immutable")
+        super().save(*args, **kwargs)
+
+
+class RoutingTrace(models.Model):
+    """One evaluation of the rules for one conversation (its first message).
+
+    ``tried``: ``[[rule_id, version, matched], ...]`` in order, for every rule reached;
+    ``matches``: for each rule that matched (active or shadow), its name, version, mode,
+    each condition's result (``[[path, label, result], ...]``) and its actions, with
+    ``done`` (acted), ``shadow`` (would have) or ``skipped`` (and why);
+    ``outcome``: what routing did in the end (team, routed_by, priority, ...).
+    Written with one bulk insert per batch.
+    """
+
+    conversation = models.ForeignKey("inbox.Conversation", on_delete=models.CASCADE, related_name="routing_traces")
+    message = models.ForeignKey("inbox.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rules_generation = models.CharField(max_length=40, blank=True)
+    tried = models.JSONField(default=list, blank=True)
+    matches = models.JSONField(default=list, blank=True)
+    outcome = models.JSONField(default=dict, blank=True)
+    evaluated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-evaluated_at", "-id"]
+        indexes = [models.Index(fields=["conversation", "-evaluated_at"], name="routing_trace_conv_idx")]
+
+    def __str__(self) -> str:
+        return f"trace of conversation {self.conversation_id} at {self.evaluated_at:%Y-%m-%d %H:%M}"
+
+
+class ContactList(models.Model):
+    """A named list of citizens (press, elected officials, ...) that rules can ask about.
+
+    Members are contacts (one identity on one platform) or people (every identity of them).
+    These lists are also how a Person is "tagged" for routing: a tag on a person is a list.
+    """
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    contacts = models.ManyToManyField("inbox.Contact", blank=True, related_name="contact_lists")
+    people = models.ManyToManyField("inbox.Person", blank=True, related_name="contact_lists")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("contact list")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SlaPolicyOverride(models.Model):
+    """A routing rule chose this conversation's SLA policy (``apply_sla_policy``):
+    ``routing.sla.policy_choose`` takes it over the most specific policy."""
+
+    conversation = models.OneToOneField(
+        "inbox.Conversation", on_delete=models.CASCADE, related_name="sla_policy_override"
+    )
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="+")
+    rule_version = models.ForeignKey(RoutingRuleVersion, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return f"conversation {self.conversation_id}: {self.policy_id}"

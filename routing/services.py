@@ -18,6 +18,7 @@ from inbox.audit import audit_record, audit_record_many
 from inbox.models import Conversation, Team
 from routing.assignment import conversations_assign
 from routing.models import ServiceCalendar, SlaPolicy
+from routing.rules_apply import rules_apply
 
 logger = logging.getLogger(__name__)
 
@@ -29,52 +30,69 @@ def fallback_team() -> Team | None:
 
 
 def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
-    """Route the given conversations that no team holds yet. Safe to call twice."""
+    """Route the given conversations that no team holds yet. Safe to call twice.
+
+    The routing rules (``routing.rules``, docs/routing.md) are tried in order on each
+    conversation's first message; what matched acts (team, priority, tags, officer,
+    automatic reply, spam, SLA policy) and every evaluation leaves a ``RoutingTrace``. A
+    conversation no active rule places goes to its account's default team, then the
+    fallback team. Set-based: a fixed number of queries per batch, plus one per action that
+    cannot be grouped (an explicit officer, an automatic reply).
+    """
     if not conversation_ids:
         return []
     with transaction.atomic():
         conversations = list(
             Conversation.objects.select_for_update(of=("self",))
             .filter(id__in=conversation_ids, team__isnull=True)
-            .select_related("account__default_team")
+            .select_related("account__default_team", "account__calendar", "contact")
             .order_by("id")
         )
         if not conversations:
             return []
-        fallback = None
         now = timezone.now()
+        placed = rules_apply(conversations, now=now)
+        fallback = None
         by_team: dict[int, list[Conversation]] = {}
         teams: dict[int, Team] = {}
         for conversation in conversations:
-            team = conversation.account.default_team
-            routed_by = "channel account default team"
+            team = conversation.team
             if team is None:
-                fallback = fallback or fallback_team()
-                team, routed_by = fallback, "fallback team"
+                team = conversation.account.default_team
+                conversation.routed_by = "channel account default team"
+                if team is None:
+                    fallback = fallback or fallback_team()
+                    team, conversation.routed_by = fallback, "fallback team"
             if team is None:
                 logger.warning("routing: no team exists; conversation %s stays unrouted", conversation.id)
                 continue
             conversation.team = team
-            conversation.routed_by = routed_by
             conversation.routed_at = now
             teams[team.id] = team
             by_team.setdefault(team.id, []).append(conversation)
         for team_id, team_conversations in sorted(by_team.items()):  # lock teams in id order
             team = teams[team_id]
-            conversations_assign(team_conversations)  # the team's strategy (routing/assignment.py)
+            waiting = [c for c in team_conversations
+                       if c.id not in placed.explicit_assignee and c.status != Conversation.Status.SPAM]
+            if waiting:
+                conversations_assign(waiting)  # the team's strategy (routing/assignment.py)
         routed = [c for group in by_team.values() for c in group]
-        # Few distinct (team, officer, rule) placements per batch: one UPDATE each.
+        # Few distinct placements per batch: one UPDATE each.
         placements: dict[tuple, list[int]] = {}
         for c in routed:
-            placements.setdefault((c.team_id, c.assignee_id, c.routed_by), []).append(c.id)
-        for (team_id, assignee_id, routed_by), ids in placements.items():
+            key = (c.team_id, c.assignee_id if c.id not in placed.explicit_assignee else None,
+                   c.routed_by, c.priority, c.status)
+            placements.setdefault(key, []).append(c.id)
+        for (team_id, assignee_id, routed_by, priority, status), ids in placements.items():
             Conversation.objects.filter(id__in=ids).update(
-                team_id=team_id, assignee_id=assignee_id, routed_by=routed_by, routed_at=now
+                team_id=team_id, assignee_id=assignee_id, routed_by=routed_by, routed_at=now,
+                priority=priority, status=status,
             )
         audit_record_many(
             None, "conversation.route",
             [(c, {"team": c.team_id, "assignee": c.assignee_id, "rule": c.routed_by}) for c in routed],
         )
+        placed.finish(routed)
     return routed
 
 

@@ -51,7 +51,14 @@ def active_policies() -> list[SlaPolicy]:
 
 
 def policy_choose(conversation: Conversation, policies: Sequence[SlaPolicy]) -> SlaPolicy:
-    """Most specific first: team + account + priority, then any two, then one, then none."""
+    """Most specific first: team + account + priority, then any two, then one, then none.
+
+    A routing rule's ``apply_sla_policy`` action (``routing.models.SlaPolicyOverride``,
+    loaded with the conversation by ``_conversations``) takes precedence when its policy is
+    still active."""
+    override = _override(conversation)
+    if override is not None and override.policy.is_active:
+        return override.policy
     best = None
     for policy in policies:
         if policy.team_id not in (None, conversation.team_id):
@@ -63,6 +70,13 @@ def policy_choose(conversation: Conversation, policies: Sequence[SlaPolicy]) -> 
         if best is None or policy.specificity > best.specificity:
             best = policy
     return best or DEFAULT_POLICY
+
+
+def _override(conversation: Conversation):
+    # Only read when loaded (select_related): an unloaded conversation never costs a query here.
+    if "sla_policy_override" not in conversation._state.fields_cache:
+        return None
+    return conversation._state.fields_cache["sla_policy_override"]
 
 
 def target_seconds(policy: SlaPolicy, kind: str) -> int | None:
@@ -174,7 +188,7 @@ def _events_insert(events: Sequence[SlaEvent]) -> set[tuple[int, str, int]]:
 def _conversations(ids: Iterable[int], **filters) -> list[Conversation]:
     return list(
         Conversation.objects.filter(id__in=list(ids), **filters)
-        .select_related("account__calendar").order_by("id")
+        .select_related("account__calendar", "sla_policy_override__policy").order_by("id")
     )
 
 
