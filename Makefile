@@ -14,7 +14,7 @@ VAR_DIR ?= $(CURDIR)/var
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/citizen_inbox
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install browser run manage test test-chaos lint bench bench-queue clean
+.PHONY: help install browser run manage test test-chaos lint bench bench-queue bench-dashboard clean
 
 help:
 	@echo "make run    - set up and serve the demo on http://127.0.0.1:$(PORT) (SQLite, in-process tasks)"
@@ -23,6 +23,7 @@ help:
 	@echo "make test   - set up and run ruff and the whole test suite (PostgreSQL and Redis)"
 	@echo "make test-chaos - the full chaos runs: workers SIGKILLed, Redis and PostgreSQL restarted (their own)"
 	@echo "make bench  - ingest and queue benchmarks against PostgreSQL, Redis and a Celery worker"
+	@echo "make bench-dashboard - the supervisor's dashboard with 1,000,000 conversations (its own database, seeded once)"
 	@echo "make lint   - ruff"
 
 $(VENV)/.installed: pyproject.toml
@@ -81,6 +82,11 @@ bench: install
 
 bench-queue: install
 	$(BENCH_ENV) $(PY) bench/queue_page.py
+
+# Its own database, dashboard_bench (1,000,000 conversations and 5,000,000 messages, seeded with COPY on the first
+# run and kept: ARGS=--reseed seeds again); docs/benchmarks.md, "Supervisor dashboard".
+bench-dashboard: install
+	REDIS_URL='redis://127.0.0.1:6379/6' $(PY) bench/dashboard.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .env.demo
