@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from inbox.models import ChannelAccount, Conversation, Message, SavedReply
+from inbox.models import (
+    AutoReplySetting,
+    ChannelAccount,
+    Conversation,
+    Message,
+    OfficerProfile,
+    SavedReply,
+)
 from routing import sla
 from routing.models import ServiceCalendar, SlaPolicy
 
@@ -50,3 +58,34 @@ def sla_demo_history_settle() -> None:
     sent = Message.objects.filter(direction=Message.Direction.OUTBOUND, delivery_status=Message.Delivery.SENT)
     sla.replies_sent(list(sent.order_by("delivered_at").values_list("id", flat=True)))
     sla.conversations_sync(Conversation.objects.values_list("id", flat=True))
+
+
+# Who speaks what in the demo (routing/assignment.py sends a conversation in a language to an
+# available officer who speaks it), and the 012's out-of-hours message per language.
+DEMO_LANGUAGES = {"officer": ["ca", "es"], "officer2": ["es", "ca", "ar"], "officer3": ["en", "es", "pl"]}
+OUT_OF_HOURS = [
+    ("ca", "Ara som fora de l'horari d'atenció. Us respondrem a partir de {next_opening}. Gràcies!"),
+    ("es", "Ahora estamos fuera del horario de atención. Le responderemos a partir del {next_opening}. ¡Gracias!"),
+    ("en", "We are outside our service hours now. We will answer you from {next_opening}. Thank you!"),
+]
+OUT_OF_HOURS_TITLE = "Out of hours (automatic)"
+
+
+def assignment_demo_seed() -> None:
+    """The demo officers' languages, and the out-of-hours automatic reply on the accounts
+    that have service hours (never on X unless the citizen addressed the account). Safe to
+    run twice."""
+    User = get_user_model()
+    for username, languages in DEMO_LANGUAGES.items():
+        user = User.objects.filter(username=username).first()
+        if user is not None:
+            OfficerProfile.objects.update_or_create(user=user, defaults={"languages": languages})
+    first = None
+    for language, body in OUT_OF_HOURS:
+        reply, _ = SavedReply.objects.get_or_create(
+            title=OUT_OF_HOURS_TITLE, language=language,
+            defaults={"body": body, "kind": SavedReply.Kind.ACKNOWLEDGEMENT},
+        )
+        first = first or reply
+    for account in ChannelAccount.objects.filter(calendar__isnull=False, autoreply__isnull=True):
+        AutoReplySetting.objects.create(account=account, out_of_hours=first)

@@ -34,7 +34,7 @@ from inbox.services import (
     message_mark_sent,
     message_reply_create,
 )
-from routing.demo import sla_demo_history_settle, sla_demo_seed
+from routing.demo import assignment_demo_seed, sla_demo_history_settle, sla_demo_seed
 
 TEAMS = [
     ("Mobility", "mobility", "Buses, metro, traffic, parking and bicycle lanes."),
@@ -79,6 +79,7 @@ class Command(BaseCommand):
             for name, slug, color in TAGS:
                 Tag.objects.get_or_create(slug=slug, defaults={"name": name, "color": color})
             sla_demo_seed()  # the 012 calendars and the default SLA policy (routing/demo.py)
+            assignment_demo_seed()  # officers' languages, the out-of-hours reply (routing/demo.py)
         if not Message.objects.exists() and history:
             self._history(history, users)
             sla_demo_history_settle()
