@@ -57,6 +57,8 @@ def countdown(conversation: Conversation, *, now: datetime | None = None) -> Cou
     """The current target of an active conversation (one query), or None."""
     if conversation.status not in Conversation.ACTIVE_STATUSES:
         return None
+    if conversation.sla_state in ("", "met"):
+        return None  # no open clock (routing.sla keeps the column with the clocks): no query
     clocks = list(
         SlaClock.objects.filter(conversation_id=conversation.id, state__in=sla.OPEN).order_by("due_at", "id")
     )
