@@ -232,8 +232,9 @@ def test_list_query_count_does_not_grow_with_rows(conv_a, alice):
 
     assert (rows_few, rows_many) == (1, 13)
     assert many == few
-    # session, user, user and group permissions, the user's teams (guardian), page, tags.
-    assert many <= 7, many
+    # session, user, user and group permissions, the user's teams (guardian), page, tags,
+    # routing traces.
+    assert many <= 8, many
 
 
 def test_timeline_query_count_does_not_grow_with_messages(conv_a, alice):

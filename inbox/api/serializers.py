@@ -19,6 +19,7 @@ from inbox.models import (
     Tag,
     Team,
 )
+from routing.trace_api import RoutingTraceSerializer
 
 User = get_user_model()
 
@@ -113,12 +114,14 @@ class ConversationSerializer(serializers.ModelSerializer):
     team = TeamBriefSerializer(read_only=True, allow_null=True)
     assignee = UserBriefSerializer(read_only=True, allow_null=True)
     tags = TagSerializer(many=True, read_only=True)
+    routing_trace = serializers.SerializerMethodField(
+        help_text="The latest evaluation of the routing rules (docs/routing.md), or null")
 
     class Meta:
         model = Conversation
         fields = [
             "id", "kind", "status", "priority", "language", "subject", "last_message_preview",
-            "account", "contact", "team", "assignee", "tags",
+            "account", "contact", "team", "assignee", "tags", "routing_trace",
             "first_inbound_at", "first_response_at", "last_inbound_at", "last_message_at",
             "resolved_at", "created_at", "updated_at",
             # SLA (docs/sla.md): stored by routing.sla, ISO 8601 with offset; state is one of
@@ -126,6 +129,12 @@ class ConversationSerializer(serializers.ModelSerializer):
             "first_response_due_at", "sla_due_at", "sla_state", "first_response_kind",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(RoutingTraceSerializer(allow_null=True))
+    def get_routing_trace(self, conversation) -> dict | None:
+        # Prefetched by the viewsets ("routing_traces", newest first): no query per row.
+        traces = conversation.routing_traces.all()
+        return RoutingTraceSerializer(traces[0]).data if traces else None
 
 
 class ConversationDetailSerializer(ConversationSerializer):

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from inbox.api import views
 from routing import api as routing_api
-from routing import team_api
+from routing import rules_api, team_api
 from routing.dashboard_api import DashboardView
 
 app_name = "api"
@@ -15,6 +15,8 @@ router.register("conversations", views.ConversationViewSet, basename="conversati
 # Routing's API (service calendars, SLA policies): routing/api.py, docs/sla.md.
 router.register("service-calendars", routing_api.ServiceCalendarViewSet, basename="servicecalendar")
 router.register("sla-policies", routing_api.SlaPolicyViewSet, basename="slapolicy")
+# Routing rules (routing/rules_api.py, docs/routing.md).
+router.register("routing-rules", rules_api.RoutingRuleViewSet, basename="routingrule")
 
 urlpatterns = [
     path("conversations/<int:pk>/messages/", views.ConversationMessagesView.as_view(), name="conversation-messages"),

@@ -100,7 +100,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         return (
             conversations_for_user(self.request.user)
             .select_related("account", "contact", "team", "assignee")
-            .prefetch_related("tags")
+            .prefetch_related("tags", "routing_traces")  # routing_trace: latest first (RoutingTrace.Meta)
         )
 
     def get_serializer_class(self):
