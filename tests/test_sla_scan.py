@@ -160,15 +160,19 @@ def test_notifications_reach_the_user_group_live_and_by_email(account, policy, a
 
 @pytest.mark.django_db
 def test_scan_queries_do_not_grow_with_the_clocks(account, policy, alice):
+    # The scan's own queries (its after-commit notifications are counted by the tests above).
     for n in range(1, 4):
         deliver(n, at(2026, 10, 19, 10, 0))
     with CaptureQueriesContext(connection) as small:
-        committed(sla_scan, now=at(2026, 10, 19, 11, 31))
+        sla_scan(now=at(2026, 10, 19, 11, 31))
     for n in range(10, 40):
         deliver(n, at(2026, 10, 19, 10, 0))
     with CaptureQueriesContext(connection) as large:
-        committed(sla_scan, now=at(2026, 10, 19, 11, 31))
-    assert len(small.captured_queries) == len(large.captured_queries)
+        sla_scan(now=at(2026, 10, 19, 11, 31))
+    def data(ctx):  # savepoints are transaction control, not work
+        return [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    assert len(data(small)) == len(data(large)) <= 8
 
 
 @pytest.mark.django_db(transaction=True)
