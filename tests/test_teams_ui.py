@@ -227,3 +227,29 @@ def test_only_admins_change_automatic_replies(sim_account, carol):
     assert response.status_code == 403
     assert not AutoReplySetting.objects.exists()
     assert ChannelAccount.objects.count() == 1
+
+
+def _queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+@pytest.mark.parametrize("url", ["/teams/", "/people/", "/teams/mobility/", "/automatic-replies/"])
+def test_team_pages_cost_the_same_with_more_teams_and_people(url, team_a, alice, sim_account, dave, django_user_model):
+    from inbox.permissions import SUPERVISOR, team_member_add
+
+    client = login(dave)
+    few = _queries(client, url)
+    for i in range(5):
+        team = Team.objects.create(name=f"Team {i}", slug=f"team-{i}")
+        for role in (OFFICER, SUPERVISOR):
+            user = django_user_model.objects.create_user(f"{role}{i}")
+            team_member_add(team, user, role)
+            team_member_add(team_a, user, role)
+            make_available(user, languages=["ca"])
+        ChannelAccount.objects.create(platform="simulator", external_id=f"a{i}", name=f"A{i}")
+    assert _queries(client, url) == few
