@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from routing import views
+from routing import rules_views, views
 
 app_name = "routing"
 
@@ -18,4 +18,9 @@ urlpatterns = [
     path("sla-policies/", views.policy_list, name="policies"),
     path("sla-policies/new/", views.policy_edit, name="policy_new"),
     path("sla-policies/<int:pk>/", views.policy_edit, name="policy"),
+    # Routing rules (admins write, supervisors read): routing/rules_views.py, docs/routing.md.
+    path("routing-rules/", rules_views.rule_list, name="rules"),
+    path("routing-rules/new/", rules_views.rule_edit, name="rule_new"),
+    path("routing-rules/<int:pk>/", rules_views.rule_edit, name="rule"),
+    path("routing-rules/<int:pk>/action/", rules_views.rule_action, name="rule_action"),
 ]
