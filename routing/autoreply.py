@@ -169,6 +169,11 @@ def autoreplies_after_ingest(new_conversation_ids: Sequence[int], new_message_id
     queued = []
     for conversation in conversations:
         setting = settings_by_account[conversation.account_id]
+        # One automatic answer at a time: a rule's reply (routing ran just before) or another
+        # automatic reply in the period stands for the account's.
+        period = timedelta(hours=setting.period_hours or 24)
+        if conversation.messages.exclude(automatic="").filter(sent_at__gte=now - period).exists():
+            continue
         if setting.out_of_hours_id and is_out_of_hours(setting.account, now):
             saved, reason = setting.out_of_hours, Message.Automatic.OUT_OF_HOURS
         elif setting.acknowledgement_id and conversation.id in new:

@@ -19,7 +19,7 @@ from inbox.models import (
     Message,
     SavedReply,
 )
-from routing.autoreply import autoreply_queue
+from routing.autoreply import autoreplies_after_ingest, autoreply_queue
 from routing.calendars import calendar_for
 from routing.models import ServiceCalendar, SlaClock
 from tests.conftest import committed, post_sim, sim_body, sim_event
@@ -200,3 +200,13 @@ def test_on_x_a_reply_to_the_account_s_own_post_addressed_it(x_account, ack):
     Message.objects.create(conversation=conversation, account=x_account, direction="out", kind="reply",
                            visibility="public", external_id="777", text="Avui recollim...", sent_at=timezone.now())
     assert autoreply_queue(conversation, ack, reason="rule") is not None
+
+
+def test_one_automatic_answer_at_a_time(conversation, ack):
+    """A routing rule's automatic reply (sent just before) stands for the account's."""
+    AutoReplySetting.objects.create(account=conversation.account, acknowledgement=ack)
+    committed(autoreply_queue, conversation, ack, reason="rule")
+    inbound = list(conversation.messages.filter(direction="in").values_list("id", flat=True))
+    assert autoreplies_after_ingest([conversation.id], inbound) == []
+    Message.objects.exclude(automatic="").update(sent_at=timezone.now() - timedelta(hours=25))
+    assert len(autoreplies_after_ingest([conversation.id], inbound)) == 1
