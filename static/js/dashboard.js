@@ -115,7 +115,7 @@
     socket.addEventListener("message", function (event) {
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
-      if (data.type === "queue.changed" || data.type === "sla.notification" || data.type === "dashboard.changed") {
+      if (data.type === "queue.changed" || data.type === "sla.notification") {
         schedule();
       }
     });
