@@ -39,7 +39,7 @@ from channels_adapters.base import AdapterError, ReplyOption, ReplyRefused
 from channels_adapters.confirmation import CLOCK_SKEW, Confirmation, DeliveryWindow
 from channels_adapters.registry import get_adapter
 from inbox import realtime
-from inbox.models import Conversation, DeliveryAttempt, Message
+from inbox.models import Conversation, DeliveryAttempt, Message, SavedReply
 from inbox.permissions import REPLY, user_has_team_perm
 from inbox.personal_data import Finding, personal_data_find
 from inbox.queue import enqueue_on_commit, task_named
@@ -97,6 +97,7 @@ class PersonalDataInPublicReply(ReplyRefused):
 def reply_submit(
     *, conversation: Conversation, user, text: str, option_key: str,
     client_token: str = "", confirm_public: bool = False, last_seen_message_id: int | None = None,
+    saved_reply: SavedReply | None = None,
 ) -> Message:
     """Check the reply against the platform's rules, store it as queued, send after commit.
 
@@ -106,7 +107,8 @@ def reply_submit(
     ``last_seen_message_id`` is the newest message the officer was shown: if the citizen
     wrote or anyone answered since, ``ReplyCollision`` is raised and nothing is sent. The
     check holds the conversation's row lock until the reply is stored, so two officers
-    pressing Send together cannot both pass.
+    pressing Send together cannot both pass. ``saved_reply`` is the saved reply the text came
+    from: a holding one meets the first response as "holding" (routing.sla).
     """
     if not user_has_team_perm(user, conversation.team, REPLY):
         raise PermissionDenied("You cannot answer this team's conversations.")
@@ -116,11 +118,11 @@ def reply_submit(
             client_token=client_token or None,
         )
         return _reply_queue(conversation=conversation, user=user, text=text, option_key=option_key,
-                            client_token=client_token, confirm_public=confirm_public)
+                            client_token=client_token, confirm_public=confirm_public, saved_reply=saved_reply)
 
 
 def _reply_queue(*, conversation: Conversation, user, text: str, option_key: str, client_token: str,
-                 confirm_public: bool) -> Message:
+                 confirm_public: bool, saved_reply: SavedReply | None) -> Message:
     if client_token:
         earlier = conversation.messages.filter(client_token=client_token).first()
         if earlier is not None:
@@ -158,7 +160,7 @@ def _reply_queue(*, conversation: Conversation, user, text: str, option_key: str
             message = message_reply_create(
                 conversation=conversation, user=user, text=text, visibility=option.visibility,
                 kind=option.kind, in_reply_to=last_inbound or "", client_token=client_token or None,
-                audit=audit,
+                audit=audit, saved_reply=saved_reply,
             )
             enqueue_on_commit(SEND_TASK, message.id)
             transaction.on_commit(lambda: realtime.conversations_changed([conversation.id]))
@@ -277,7 +279,10 @@ def _settle_delivered(message: Message, attempt: DeliveryAttempt, confirmation: 
     with transaction.atomic():
         if not _still_in_doubt(message, attempt):
             return "settled-elsewhere"
-        message_mark_sent(message, attempt, external_id=confirmation.external_id, sent_at=confirmation.sent_at)
+        # The platform's time, unless it says the future (a skewed clock, a bad field): a reply
+        # found now was not delivered later than now, and the SLA figures count from it.
+        sent_at = min(confirmation.sent_at, timezone.now()) if confirmation.sent_at else None
+        message_mark_sent(message, attempt, external_id=confirmation.external_id, sent_at=sent_at)
         sla.replies_sent([message.id])
     return "sent"
 

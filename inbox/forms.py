@@ -62,6 +62,9 @@ class ReplyForm(forms.Form):
     # The newest message the officer was shown while writing; the server refuses to send if
     # the citizen or a colleague spoke after it (see message_reply_collisions_check).
     last_seen_message_id = forms.IntegerField(required=False, min_value=0)
+    # The saved reply the text was inserted from (a holding reply meets the first response as
+    # "holding": docs/sla.md); cleared by the composer when the officer empties the text.
+    saved_reply = forms.IntegerField(required=False, min_value=1)
 
 
 class NoteForm(forms.Form):

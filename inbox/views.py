@@ -136,13 +136,20 @@ def conversation_detail(request, pk: int):
     if request.GET.get("fragment") == "live":
         # What an open page refreshes live: status, first-answer clock, assignment, timeline.
         return render(request, "inbox/_conversation_live.html", _conversation_state(request, conversation))
-    reply_text = ""
+    reply_text, saved = "", None
     saved_id = request.GET.get("saved", "")
     if saved_id.isdigit():
         # Without JavaScript, "Insert" reloads the page with the saved reply in the composer.
-        saved = next((s for s in _saved_replies(conversation) if s.id == int(saved_id)), None)
+        saved = _saved_reply_for(conversation, int(saved_id))
         reply_text = saved.body if saved else ""
-    return _conversation_page(request, conversation, reply_text=reply_text)
+    return _conversation_page(request, conversation, reply_text=reply_text, reply_saved_reply=saved)
+
+
+def _saved_reply_for(conversation: Conversation, saved_id: int | None) -> SavedReply | None:
+    """A saved reply this conversation's team may use (its own or everyone's), or None."""
+    if not saved_id:
+        return None
+    return SavedReply.objects.filter(Q(team_id=conversation.team_id) | Q(team__isnull=True), id=saved_id).first()
 
 
 def _conversation_state(request, conversation: Conversation) -> dict:
@@ -190,6 +197,7 @@ def _conversation_page(
     reply_collision: ReplyCollision | None = None,
     note_text: str = "",
     note_error: str = "",
+    reply_saved_reply: SavedReply | None = None,
     status: int = 200,
 ) -> HttpResponse:
     """The conversation page; re-rendered with the officer's input when a write is refused.
@@ -217,6 +225,7 @@ def _conversation_page(
         "reply_options": options,
         "reply_option": reply_option,
         "reply_text": reply_text,
+        "reply_saved_reply": reply_saved_reply.pk if reply_saved_reply else "",
         "reply_error": reply_error,
         # One token per composed reply: submitting the same form twice sends one reply.
         "reply_token": reply_token or uuid.uuid4().hex,
@@ -247,16 +256,18 @@ def conversation_reply(request, pk: int):
         )
     text, option, token = form.cleaned_data["text"], form.cleaned_data["option"], form.cleaned_data["client_token"]
     seen = form.cleaned_data["last_seen_message_id"]
+    saved = _saved_reply_for(conversation, form.cleaned_data["saved_reply"])
     try:
         reply_submit(
             conversation=conversation, user=request.user, text=text, option_key=option,
             client_token=token, confirm_public=form.cleaned_data["confirm_public"], last_seen_message_id=seen,
+            saved_reply=saved,
         )
     except ReplyCollision as exc:
         # Nothing was sent: the officer reads what came in, then sends anyway or rewrites.
         return _conversation_page(
             request, conversation, reply_text=text, reply_option=option, reply_token=token,
-            seen_message_id=seen, reply_collision=exc, status=409,
+            seen_message_id=seen, reply_collision=exc, reply_saved_reply=saved, status=409,
         )
     except UnknownLastSeenMessage:
         # Not a message of this conversation (a tampered form): the page again, as it is now.
@@ -271,6 +282,7 @@ def conversation_reply(request, pk: int):
             request, conversation, reply_text=text, reply_option=option, reply_token=token,
             reply_error=str(exc) or "The reply cannot be sent.", status=422,
             reply_personal_data=isinstance(exc, PersonalDataInPublicReply), seen_message_id=seen,
+            reply_saved_reply=saved,
         )
     messages.success(request, "Reply queued for sending.")
     return redirect("inbox:conversation", pk=conversation.pk)

@@ -209,6 +209,13 @@ class ReplyInputSerializer(serializers.Serializer):
             "do not count. Omitted or null: no check."
         ),
     )
+    saved_reply = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1,
+        help_text=(
+            "The id of the saved reply the text came from (the team's or everyone's). A holding reply "
+            "(\"we are looking into it\") meets the first-response target as holding; the full answer stays due."
+        ),
+    )
 
 
 class CollidingMessageSerializer(serializers.ModelSerializer):

@@ -8,7 +8,8 @@ against the team permissions (a 403).
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
@@ -41,7 +42,7 @@ from inbox.api.serializers import (
     StatusInputSerializer,
     TeamSerializer,
 )
-from inbox.models import ChannelAccount, Conversation, Message, MessageRevision, Team
+from inbox.models import ChannelAccount, Conversation, Message, MessageRevision, SavedReply, Team
 from inbox.permissions import (
     REPLY,
     SUPERVISE,
@@ -155,11 +156,18 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def reply(self, request, pk=None):
         conversation = self.get_object()
         data = _valid(ReplyInputSerializer, request)
+        saved_reply = None
+        if data.get("saved_reply"):
+            saved_reply = SavedReply.objects.filter(
+                Q(team_id=conversation.team_id) | Q(team__isnull=True), id=data["saved_reply"]
+            ).first()
+            if saved_reply is None:
+                raise ValidationError({"saved_reply": [_("No such saved reply for this conversation's team.")]})
         try:
             message = reply_submit(
                 conversation=conversation, user=request.user, text=data["text"], option_key=data["option"],
                 client_token=data.get("client_token", ""), confirm_public=data["confirm_public"],
-                last_seen_message_id=data.get("last_seen_message_id"),
+                last_seen_message_id=data.get("last_seen_message_id"), saved_reply=saved_reply,
             )
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc) or None) from exc

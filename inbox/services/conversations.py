@@ -17,10 +17,11 @@ from inbox.services.text import preview as _preview
 
 def message_reply_create(
     *, conversation: Conversation, user, text: str, visibility: str, kind: str, in_reply_to: str = "",
-    client_token: str | None = None, audit: dict | None = None,
+    client_token: str | None = None, audit: dict | None = None, saved_reply=None,
 ) -> Message:
     """Queue an answer to the citizen; the send task delivers it through the same channel.
 
+    ``saved_reply`` is the saved reply the text came from (a holding reply counts as one).
     Raises IntegrityError when a reply with the same ``client_token`` exists (a double submit).
     """
     now = timezone.now()
@@ -29,7 +30,10 @@ def message_reply_create(
         direction=Message.Direction.OUTBOUND, kind=kind, visibility=visibility,
         in_reply_to=in_reply_to, author_user=user, text=text, sent_at=now,
         delivery_status=Message.Delivery.QUEUED, next_attempt_at=now, client_token=client_token or None,
+        saved_reply=saved_reply,
     )
+    if saved_reply is not None:
+        audit = {**(audit or {}), "saved_reply": saved_reply.pk, "saved_reply_kind": saved_reply.kind}
     updates = {"last_message_at": now, "last_message_preview": _preview(text), "updated_at": now}
     if conversation.status == Conversation.Status.NEW:
         updates["status"] = Conversation.Status.OPEN

@@ -203,6 +203,9 @@
       event.preventDefault();
       if (!option || !option.value) return;
       var text = option.getAttribute("data-body") || "";
+      // The reply remembers the saved reply it came from: a holding reply counts as one.
+      var savedField = document.querySelector("#reply-form input[name=saved_reply]");
+      if (savedField) savedField.value = option.value;
       var start = replyText.selectionStart, end = replyText.selectionEnd;
       var value = replyText.value;
       replyText.value = value.slice(0, start) + text + value.slice(end);
