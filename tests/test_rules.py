@@ -188,6 +188,22 @@ def test_each_condition(condition, yes, no):
     assert not holds(condition, **no)
 
 
+def test_index_tries_only_rules_that_can_match_the_language_and_words(team_b):
+    save(name="ca words", position=1)
+    save(name="es", conditions={"field": "language", "op": "in", "value": ["es"]}, position=2)
+    save(name="any words", conditions={"field": "text", "op": "contains_any", "value": ["bus", "metro"]}, position=3)
+    save(name="phrase", conditions={"field": "text", "op": "contains_any", "value": ["carrer major"]}, position=4)
+    rules = engine.ruleset()
+
+    def tried(**facts):
+        return [r.name for r in rules.candidates(subject(**facts))[0]]
+
+    assert tried(language="ca", text="Les escombraries") == ["ca words", "phrase"]
+    assert tried(language="ca", text="El bus") == ["any words", "phrase"]
+    assert tried(language="es", text="El metro") == ["es", "any words", "phrase"]
+    assert tried(language="", text="res") == ["phrase"]
+
+
 def test_no_conditions_matches_everything():
     assert holds({}, text="anything")
 
@@ -217,7 +233,8 @@ def test_unmatched_conversation_goes_to_the_default_team_then_the_fallback(sim_a
     deliver(sim_event(1, text="El bus 24 no ha pasado esta mañana por la parada"))
     conversation = Conversation.objects.get()
     assert conversation.team == team_a and conversation.routed_by == "channel account default team"
-    assert RoutingTrace.objects.get().tried[0][2] is False
+    # Spanish, without the words: the index never tried the rule (it cannot match).
+    assert RoutingTrace.objects.get().tried == []
     settings.FALLBACK_TEAM_SLUG = team_b.slug
     ChannelAccount.objects.update(default_team=None)
     deliver(sim_event(2, text="El bus 24 no ha pasado esta mañana por la parada"))
