@@ -113,7 +113,7 @@ class PersonForm(forms.Form):
 
 
 class MoveTeamForm(forms.Form):
-    team = forms.ModelChoiceField(label=_("Move to team"), queryset=Team.objects.none())
+    team = forms.ModelChoiceField(label=_("Move to team"), queryset=Team.objects.none(), to_field_name="slug")
 
     def __init__(self, *args, teams=None, **kwargs):
         super().__init__(*args, **kwargs)

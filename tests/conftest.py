@@ -76,9 +76,10 @@ def make_available(user, *, languages: list[str] | None = None) -> None:
 
 @pytest.fixture
 def bob(db, django_user_model, team_b):
-    """Officer of team B: must never see team A's conversations."""
+    """Officer of team B (available): must never see team A's conversations."""
     user = _user(django_user_model, "bob")
     team_member_add(team_b, user, OFFICER)
+    make_available(user)
     return user
 
 

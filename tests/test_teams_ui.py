@@ -173,7 +173,7 @@ def test_supervisor_moves_a_misrouted_conversation_to_another_team(routed, team_
     make_available(bob)
     page = login(carol).get(f"/inbox/c/{routed.id}/").content.decode()
     assert "Move to another team" in page and "Waste &amp; cleaning" in page
-    response = login(carol).post(f"/conversations/{routed.id}/move/", {"team": team_b.id})
+    response = login(carol).post(f"/conversations/{routed.id}/move/", {"team": team_b.slug})
     assert response.status_code == 302
     routed.refresh_from_db()
     assert routed.team == team_b
@@ -184,13 +184,13 @@ def test_supervisor_moves_a_misrouted_conversation_to_another_team(routed, team_
 
 def test_officers_cannot_move_and_do_not_see_the_form(routed, team_b, alice):
     assert "Move to another team" not in login(alice).get(f"/inbox/c/{routed.id}/").content.decode()
-    assert login(alice).post(f"/conversations/{routed.id}/move/", {"team": team_b.id}).status_code == 403
+    assert login(alice).post(f"/conversations/{routed.id}/move/", {"team": team_b.slug}).status_code == 403
     routed.refresh_from_db()
     assert routed.team.slug == "mobility"
 
 
 def test_another_teams_officer_gets_a_404(routed, team_b, bob):
-    assert login(bob).post(f"/conversations/{routed.id}/move/", {"team": team_b.id}).status_code == 404
+    assert login(bob).post(f"/conversations/{routed.id}/move/", {"team": team_b.slug}).status_code == 404
 
 
 def test_a_supervisor_cannot_move_to_a_team_they_do_not_supervise(routed, django_user_model, team_a):
@@ -199,7 +199,7 @@ def test_a_supervisor_cannot_move_to_a_team_they_do_not_supervise(routed, django
     sam = django_user_model.objects.create_user("sam")
     team_member_add(team_a, sam, SUPERVISOR)
     elsewhere = Team.objects.create(name="Taxes", slug="taxes")
-    login(sam).post(f"/conversations/{routed.id}/move/", {"team": elsewhere.id})
+    login(sam).post(f"/conversations/{routed.id}/move/", {"team": elsewhere.slug})
     routed.refresh_from_db()
     assert routed.team == team_a
 

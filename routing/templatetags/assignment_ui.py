@@ -6,20 +6,17 @@ from django import template
 from django.conf import settings
 
 from inbox.models import OfficerProfile
-from inbox.permissions import SUPERVISE, can_manage_channels, teams_for_user, user_has_team_perm
-from routing.presence import presence_of
+from inbox.permissions import SUPERVISE, can_manage_channels, team_ids_for_user, teams_for_user
 
 register = template.Library()
 
 
 @register.inclusion_tag("routing/_presence_control.html", takes_context=True)
 def presence_control(context):
-    user = context["user"]
-    profile = OfficerProfile.objects.filter(user=user).first()
+    """Rendered without a query: the page's first heartbeat (at once) shows the status."""
     return {
-        "user": user, "csrf_token": context.get("csrf_token"), "request": context.get("request"),
-        "presence": presence_of(profile), "choices": OfficerProfile.Presence.choices,
-        "heartbeat_seconds": settings.PRESENCE_HEARTBEAT_SECONDS,
+        "csrf_token": context.get("csrf_token"), "request": context.get("request"),
+        "choices": OfficerProfile.Presence.choices, "heartbeat_seconds": settings.PRESENCE_HEARTBEAT_SECONDS,
     }
 
 
@@ -32,6 +29,7 @@ def teams_link(user) -> bool:
 @register.inclusion_tag("routing/_move_team.html", takes_context=True)
 def move_team_control(context, conversation):
     user = context["user"]
-    may = conversation.team_id is not None and user_has_team_perm(user, conversation.team, SUPERVISE)
-    teams = list(teams_for_user(user, SUPERVISE).exclude(pk=conversation.team_id).only("id", "name")) if may else []
+    # The team ids are cached on the request's user: no query for those who do not supervise.
+    may = conversation.team_id is not None and conversation.team_id in team_ids_for_user(user, SUPERVISE)
+    teams = list(teams_for_user(user, SUPERVISE).exclude(pk=conversation.team_id).only("id", "name", "slug")) if may else []
     return {"conversation": conversation, "teams": teams, "csrf_token": context.get("csrf_token")}
