@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from django import template
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from inbox.models import OfficerProfile
-from inbox.permissions import SUPERVISE, can_manage_channels, team_ids_for_user, teams_for_user
+from inbox.permissions import (
+    ADMIN,
+    OFFICER,
+    SUPERVISE,
+    SUPERVISOR,
+    can_manage_channels,
+    team_ids_for_user,
+    teams_for_user,
+)
 
 register = template.Library()
 
@@ -33,3 +42,9 @@ def move_team_control(context, conversation):
     may = conversation.team_id is not None and conversation.team_id in team_ids_for_user(user, SUPERVISE)
     teams = list(teams_for_user(user, SUPERVISE).exclude(pk=conversation.team_id).only("id", "name", "slug")) if may else []
     return {"conversation": conversation, "teams": teams, "csrf_token": context.get("csrf_token")}
+
+
+@register.filter
+def role_label(group_name: str) -> str:
+    """A role group's name, for people to read (the group names are the code's)."""
+    return {OFFICER: _("Officer"), SUPERVISOR: _("Supervisor"), ADMIN: _("Admin")}.get(group_name, group_name)
