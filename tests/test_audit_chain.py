@@ -51,9 +51,8 @@ def test_rows_keep_being_chained_after_the_first_seal(trail, team_a):
 def test_the_database_refuses_update_and_delete(trail):
     for statement in ("UPDATE inbox_auditevent SET verb = 'nothing' WHERE id = %s",
                       "DELETE FROM inbox_auditevent WHERE id = %s"):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement, [trail[2].id])
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [trail[2].id])
 
 
 def test_audit_verify_reports_a_row_deleted_behind_the_applications_back(trail):

@@ -8,7 +8,6 @@ Debian's Chromium, never a downloaded browser; screenshots go to test-artifacts/
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -44,7 +43,7 @@ def telegram(db):
     )
 
 
-def sign_in(page: Page, base: str, username: str) -> None:
+def sign_in(page: Page, base: str, username: str) -> None:  # noqa: F811 - not the fixture
     page.goto(f"{base}/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
@@ -54,7 +53,7 @@ def sign_in(page: Page, base: str, username: str) -> None:
 
 
 def test_supervisor_gives_the_telegram_calendar_and_sees_business_time(
-    live_server, page, silvia, telegram, sim_account, team_a,
+    live_server, page, silvia, telegram, sim_account, team_a,  # noqa: F811 - the imported fixture
 ):
     ARTIFACTS.mkdir(exist_ok=True)
     SlaPolicy.objects.create(name="Default (012)", first_response_minutes=120)
@@ -113,9 +112,9 @@ def test_supervisor_gives_the_telegram_calendar_and_sees_business_time(
     expect(page.locator("li.qrow .q-due").first).to_contain_text(local_due.strftime("%H:%M"))
 
     # A live notification: one toast for the batch, and the top bar's list.
-    page.evaluate("""window.CitizenInbox.notify([
-        {conversation: %d, event: "warning", percent: 75, due_at: "x"},
-        {conversation: %d, event: "breach", percent: 100, due_at: "x"}])""" % (conversation.id, conversation.id))
+    page.evaluate(f"""window.CitizenInbox.notify([
+        {{conversation: {conversation.id}, event: "warning", percent: 75, due_at: "x"}},
+        {{conversation: {conversation.id}, event: "breach", percent: 100, due_at: "x"}}])""")
     toast = page.locator("[data-toast]")
     expect(toast).to_have_attribute("aria-live", "polite")
     expect(toast).to_contain_text("2 conversations need attention")
@@ -127,7 +126,7 @@ def test_supervisor_gives_the_telegram_calendar_and_sees_business_time(
     page.screenshot(path=ARTIFACTS / "sla-notifications.png", full_page=False)
 
 
-def test_policies_pages_render(live_server, page, silvia, team_a):
+def test_policies_pages_render(live_server, page, silvia, team_a):  # noqa: F811 - the imported fixture
     policy = SlaPolicy.objects.create(name="Default (012)", first_response_minutes=120, next_response_minutes=120,
                                       escalations=[{"at": 100, "action": "notify_supervisors"},
                                                    {"at": 150, "action": "reassign", "team": "mobility"}])
