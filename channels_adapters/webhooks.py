@@ -7,6 +7,7 @@ answered 401/403 and leaves nothing but a log line.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.cache import cache
@@ -14,6 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
+from redis.exceptions import RedisError
 
 from channels_adapters.base import MalformedPayload, WebhookRejected
 from channels_adapters.pipeline import ingest_wakeup
@@ -39,7 +41,8 @@ def _rejected(request: HttpRequest, slug: str, status: int, error: str, reason: 
     is read, and the log says so once a minute instead of once a request. Deliveries that
     verify never count, so a platform's own traffic is never slowed.
     """
-    is_ratelimited(request, group=REJECTIONS, key=_rate_key, rate=_rejection_rate(), increment=True)
+    with _cache_may_be_down():
+        is_ratelimited(request, group=REJECTIONS, key=_rate_key, rate=_rejection_rate(), increment=True)
     logger.warning("webhook %s: %s from %s", slug, reason, _client(request))
     return JsonResponse({"error": error}, status=status)
 
@@ -52,8 +55,21 @@ def _rejection_rate() -> str:
     return f"{settings.WEBHOOK_REJECTIONS_PER_MINUTE}/m"
 
 
+@contextmanager
+def _cache_may_be_down():
+    """The count lives in the cache (Redis): with Redis away, deliveries must still be
+    stored (a 5xx would only make the platforms retry), so the guard steps aside."""
+    try:
+        yield
+    except RedisError:
+        logger.warning("webhook: the cache is unreachable; rejected requests are not counted meanwhile")
+
+
 def _flooding(request: HttpRequest, slug: str) -> bool:
-    if not is_ratelimited(request, group=REJECTIONS, key=_rate_key, rate=_rejection_rate(), increment=False):
+    flooding = False
+    with _cache_may_be_down():
+        flooding = is_ratelimited(request, group=REJECTIONS, key=_rate_key, rate=_rejection_rate(), increment=False)
+    if not flooding:
         return False
     if cache.add(f"webhook-flood-logged:{_client(request)}", 1, timeout=60):
         logger.warning(

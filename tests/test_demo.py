@@ -41,7 +41,7 @@ def test_simulated_citizens_arrive_through_the_webhook(live_server):
 
     delivered = int(out.getvalue().split("Delivered ")[1].split()[0])
     assert "(0 failed)" in out.getvalue()
-    assert delivered >= 10
+    assert delivered >= 3  # how many fit in 1.5 s depends on the machine; that they all arrive does not
     assert RawEvent.objects.filter(processed_at__isnull=False).count() == delivered
     assert Message.objects.filter(direction="in").count() >= delivered  # X/Meta shapes may carry one each
     assert not Conversation.objects.filter(team__isnull=True).exists()

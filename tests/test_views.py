@@ -453,7 +453,9 @@ def test_conversation_page_query_count_does_not_grow_with_messages(sim_account, 
         committed(login(alice).post, url("reply", long), {"text": f"respuesta {i}", "option": "public"})
     assert long.messages.count() == 26 and long.messages.filter(revisions__isnull=False).count() == 5
 
-    assert measure(short) == measure(long) <= 14
+    # Session, user, permissions (2), teams per permission (3), the conversation, its messages
+    # and revisions, its SLA clock, saved replies, roles, its routing trace: none per message.
+    assert measure(short) == measure(long) <= 15
 
 
 def test_edited_and_deleted_messages_keep_their_history(sim_account, alice):

@@ -215,3 +215,13 @@ def test_a_flood_of_forged_requests_fills_neither_the_database_nor_the_log(sim_a
     # Once the minute has passed, the address is heard again.
     cache.clear()
     assert post_sim(client, body).status_code == 200
+
+
+def test_with_the_cache_unreachable_deliveries_are_still_stored(sim_account, settings):
+    """The flood guard counts in Redis; with Redis away it steps aside instead of failing the
+    request (a 5xx would only make the platform send again)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    assert post_sim(Client(), sim_body([sim_event(1)])).status_code == 200
+    assert post_sim(Client(), sim_body([sim_event(2)]), signature="sha256=" + "0" * 64).status_code == 403
+    assert RawEvent.objects.count() == 1
