@@ -281,7 +281,8 @@ def _seed_range(bounds: tuple[int, int]) -> tuple:
         account = accounts[rng.choices((0, 1, 2, 3), weights=(4, 3, 2, 1))[0]]
         cal = cals[account.id]
         team = teams[cid % len(teams)]
-        age_days = rng.random() * DAYS
+        # Chronological, as a real inbox fills: the rows of a period lie together on disk.
+        age_days = DAYS * (ctx["n_conversations"] - cid) / ctx["n_conversations"]
         day = (now - timedelta(days=age_days)).astimezone(cal.tz).date()
         local = datetime.combine(day, datetime.min.time(), cal.tz) + timedelta(
             hours=rng.choices(hours, HOUR_WEIGHTS)[0], seconds=rng.randrange(3600))
@@ -434,7 +435,7 @@ def seed(n_conversations: int, n_messages: int, *, rng_seed: int = 9, workers: i
     contacts.flush()
     _CTX.update(now=now, teams=teams, officers=officers, accounts=accounts, policy=policy, cals=cals,
                 plan_raw=plan_raw, checks=checks, target=target, per_conversation=per_conversation,
-                n_contacts=n_contacts, rng_seed=rng_seed)
+                n_contacts=n_contacts, rng_seed=rng_seed, n_conversations=n_conversations)
     # Worker processes (forked: they inherit the context; the parent's connection is closed
     # first so that none is shared). Four of them also take a fairer share of a busy machine.
     connection.close()
@@ -462,13 +463,13 @@ def seed(n_conversations: int, n_messages: int, *, rng_seed: int = 9, workers: i
         cursor.execute("SET synchronous_commit = off")
         cursor.execute("SET session_replication_role = replica")
     rollup = Copier(VolumeHour, ["hour", "team_id", "team_key", "account_id", "messages_in", "messages_out"])
-    for (hour, team_id, account_id), (n_in, n_out) in volume.items():
+    for (hour, team_id, account_id), (n_in, n_out) in sorted(volume.items(), key=lambda kv: kv[0][0]):
         rollup.add(hour, team_id, team_id, account_id, n_in, n_out)
         if rollup.pending >= 100_000:
             rollup.flush()
     rollup.flush()
     by_officer = Copier(OfficerHour, ["hour", "officer_id", "team_id", "team_key", "account_id", "replies"])
-    for (hour, officer_id, team_id, account_id), n in officer_hours.items():
+    for (hour, officer_id, team_id, account_id), n in sorted(officer_hours.items(), key=lambda kv: kv[0][0]):
         by_officer.add(hour, officer_id, team_id, team_id, account_id, n)
         if by_officer.pending >= 100_000:
             by_officer.flush()
