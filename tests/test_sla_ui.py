@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.db import connection
@@ -179,7 +179,9 @@ def test_countdown_counts_service_time_only(sim_account, alice):
     )
     sim_account.calendar = calendar
     sim_account.save()
-    (conversation,) = converse(1, at=timezone.now() - timedelta(minutes=5))
+    # A few minutes ago, but today (run just after midnight, "5 minutes ago" is yesterday).
+    midnight = timezone.make_aware(datetime.combine(today, time.min))
+    (conversation,) = converse(1, at=max(timezone.now() - timedelta(minutes=5), midnight + timedelta(seconds=1)))
 
     part = status_part(login(alice), conversation)
 

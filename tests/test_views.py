@@ -455,7 +455,10 @@ def test_conversation_page_query_count_does_not_grow_with_messages(sim_account, 
 
     # Session, user, permissions (2), teams per permission (3), the conversation, its messages
     # and revisions, its SLA clock, saved replies, roles, its routing trace: none per message.
-    assert measure(short) == measure(long) <= 15
+    measure(short)  # the first request of the test fills the process's content-type cache
+    # The unanswered one also reads its running SLA clock (the countdown); the answered one,
+    # with 26 messages, needs no more queries than that.
+    assert measure(long) <= measure(short) <= 15
 
 
 def test_edited_and_deleted_messages_keep_their_history(sim_account, alice):
