@@ -187,6 +187,7 @@ def test_queue_query_count_does_not_grow_with_conversations(sim_account, alice):
             assert client.get(reverse("inbox:queue")).status_code == 200
         return len(queries)
 
+    measure()  # the process's first request fills its content-type and permission caches
     for conversation in converse(3):
         conversation.tags.add(tag)
     with_three = measure()
