@@ -102,37 +102,30 @@ def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
 def service_calendar_save(*, actor, calendar=None, **fields):
     """Create or change a service calendar; every change is a new version (cached
     ``Calendar`` values are keyed by it) and is audited."""
-    now = timezone.now()
-    with transaction.atomic():
-        if calendar is None:
-            calendar = ServiceCalendar.objects.create(**fields, created_at=now, updated_at=now)
-            audit_record(actor, "service_calendar.create", calendar, **_plain(fields))
-            return calendar
-        for name, value in fields.items():
-            setattr(calendar, name, value)
-        calendar.version += 1
-        calendar.updated_at = now
-        calendar.save()
-        audit_record(actor, "service_calendar.change", calendar, version=calendar.version, **_plain(fields))
-    return calendar
+    return _versioned_save(ServiceCalendar, calendar, "service_calendar", actor=actor, fields=fields)
 
 
 def sla_policy_save(*, actor, policy=None, **fields):
     """Create or change an SLA policy. A change increments its version; running clocks keep
     the targets and steps they started under."""
+    return _versioned_save(SlaPolicy, policy, "sla_policy", actor=actor, fields=fields)
+
+
+def _versioned_save(model, instance, noun: str, *, actor, fields: dict):
+    """Create (``noun.create``) or change (``noun.change``, version + 1) a versioned row, audited."""
     now = timezone.now()
     with transaction.atomic():
-        if policy is None:
-            policy = SlaPolicy.objects.create(**fields, created_at=now, updated_at=now)
-            audit_record(actor, "sla_policy.create", policy, **_plain(fields))
-            return policy
+        if instance is None:
+            instance = model.objects.create(**fields, created_at=now, updated_at=now)
+            audit_record(actor, f"{noun}.create", instance, **_plain(fields))
+            return instance
         for name, value in fields.items():
-            setattr(policy, name, value)
-        policy.version += 1
-        policy.updated_at = now
-        policy.save()
-        audit_record(actor, "sla_policy.change", policy, version=policy.version, **_plain(fields))
-    return policy
+            setattr(instance, name, value)
+        instance.version += 1
+        instance.updated_at = now
+        instance.save()
+        audit_record(actor, f"{noun}.change", instance, version=instance.version, **_plain(fields))
+    return instance
 
 
 def channel_account_calendar_set(*, actor, account, calendar) -> None:
