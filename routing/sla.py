@@ -377,7 +377,8 @@ def replies_sent(message_ids: Sequence[int], *, now: datetime | None = None) -> 
         volume_add([
             (_hour(m.delivered_at or m.sent_at), m.conversation.team_id, m.account_id, 0, 1) for m in messages
         ])
-        human = [m for m in messages if m.author_user_id is not None]
+        # An automatic reply is marked as such (Message.automatic): never a response.
+        human = [m for m in messages if not m.automatic and m.author_user_id is not None]
         officer_hours_add([
             (_hour(m.delivered_at or m.sent_at), m.author_user_id, m.conversation.team_id, m.account_id) for m in human
         ])
