@@ -60,6 +60,16 @@ class InboundMessage:
             raise ValueError("sent_at must be timezone-aware")
         if not self.external_id or not self.thread_key:
             raise ValueError("external_id and thread_key are required")
+        # Longer than the columns that hold them, an item would fail its whole batch in the
+        # database: refused here, it is quarantined alone and its neighbours are stored.
+        for name, value, limit in (
+            ("external_id", self.external_id, 200), ("thread_key", self.thread_key, 200),
+            ("author.external_id", self.author.external_id, 100), ("in_reply_to", self.in_reply_to, 200),
+        ):
+            if len(value) > limit:
+                raise ValueError(f"{name} is {len(value)} characters long; at most {limit} are kept")
+        if not self.author.external_id:
+            raise ValueError("author.external_id is required")
 
 
 @dataclass(frozen=True, slots=True)

@@ -191,3 +191,13 @@ def test_a_drain_batch_is_bounded_by_body_bytes_and_still_takes_every_event(sim_
     assert _within_bytes([(1, 10_000)], 1500) == [1]  # a large delivery still goes, alone
     assert raw_events_drain() == 10
     assert Message.objects.count() == 10
+
+
+def test_an_id_longer_than_its_column_is_quarantined_not_a_lost_batch(sim_account):
+    long_id = sim_event(2)
+    long_id["id"] = "m" * 500  # the database would refuse it, and with it the whole batch
+    post_sim(Client(), sim_body([sim_event(1), long_id, sim_event(3)]))
+
+    assert sorted(Message.objects.values_list("external_id", flat=True)) == ["m1", "m3"]
+    item = QuarantinedItem.objects.get()
+    assert item.locator == "events[1]" and "at most 200" in item.reason
