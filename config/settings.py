@@ -62,9 +62,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's Accept-Language (or the language cookie) picks the interface language...
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # ...unless the signed-in user chose one (inbox/i18n.py).
+    "inbox.i18n.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -313,6 +317,20 @@ INGEST_BATCH_BYTES = env_int("INGEST_BATCH_BYTES", 512 * 1024, minimum=1)
 
 # --- I18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
+# The interface languages (docs/i18n.md). Catalogues live in locale/; the compiled .mo files are
+# built by `make run`/`make test` and the Dockerfile (compilemessages), never committed.
+LANGUAGES = [
+    ("ca", "Català"),
+    ("es", "Español"),
+    ("en", "English"),
+    ("fr", "Français"),
+    ("pl", "Polski"),
+    ("fa", "فارسی"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_NAME = "ci_language"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = env_str("TIME_ZONE", "Europe/Madrid")
 USE_I18N = True
 USE_TZ = True

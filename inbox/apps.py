@@ -1,8 +1,13 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class InboxConfig(AppConfig):
     name = "inbox"
-    verbose_name = "Inbox"
+    verbose_name = _("Inbox")
+
+    def ready(self) -> None:
+        # The login hook that restores a user's chosen interface language.
+        from inbox import i18n  # noqa: F401

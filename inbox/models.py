@@ -75,9 +75,9 @@ class ChannelAccount(models.Model):
     """One account of the administration on one platform (an X account, a Facebook page)."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        NEEDS_RECONNECT = "needs_reconnect", "Needs reconnecting"
-        DISABLED = "disabled", "Disabled"
+        ACTIVE = "active", _("Active")
+        NEEDS_RECONNECT = "needs_reconnect", _("Needs reconnecting")
+        DISABLED = "disabled", _("Disabled")
 
     platform = models.CharField(max_length=20, choices=platform_choices)
     external_id = models.CharField(max_length=100, help_text="The platform's own id of the account")
@@ -109,7 +109,7 @@ class ChannelAccount(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["platform", "external_id"], name="account_platform_id_uniq")
         ]
-        permissions = [("publish_without_approval", "Can publish replies without approval")]
+        permissions = [("publish_without_approval", _("Can publish replies without approval"))]
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()} · {self.name}"
@@ -167,22 +167,22 @@ class Tag(models.Model):
 
 class Conversation(models.Model):
     class Kind(models.TextChoices):
-        PUBLIC = "public", "Public"
-        PRIVATE = "private", "Private"
+        PUBLIC = "public", _("Public")
+        PRIVATE = "private", _("Private")
 
     class Status(models.TextChoices):
-        NEW = "new", "New"
-        OPEN = "open", "Open"
-        PENDING = "pending", "Pending citizen"
-        SNOOZED = "snoozed", "Snoozed"
-        RESOLVED = "resolved", "Resolved"
-        SPAM = "spam", "Spam"
+        NEW = "new", _("New")
+        OPEN = "open", _("Open")
+        PENDING = "pending", _("Pending citizen")
+        SNOOZED = "snoozed", _("Snoozed")
+        RESOLVED = "resolved", _("Resolved")
+        SPAM = "spam", _("Spam")
 
     class Priority(models.IntegerChoices):
-        LOW = 0, "Low"
-        NORMAL = 1, "Normal"
-        HIGH = 2, "High"
-        URGENT = 3, "Urgent"
+        LOW = 0, _("Low")
+        NORMAL = 1, _("Normal")
+        HIGH = 2, _("High")
+        URGENT = 3, _("Urgent")
 
     # Keep in step with the partial indexes' condition in Meta.
     ACTIVE_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.SNOOZED)
@@ -265,8 +265,8 @@ class RawEvent(models.Model):
     """The bytes and headers of a webhook delivery or a poll page, exactly as received."""
 
     class Source(models.TextChoices):
-        WEBHOOK = "webhook", "Webhook"
-        POLL = "poll", "Poll"
+        WEBHOOK = "webhook", _("Webhook")
+        POLL = "poll", _("Poll")
 
     platform = models.CharField(max_length=20)
     account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="raw_events")
@@ -291,28 +291,28 @@ class RawEvent(models.Model):
 
 class Message(models.Model):
     class Direction(models.TextChoices):
-        INBOUND = "in", "From the citizen"
-        OUTBOUND = "out", "To the citizen"
-        NOTE = "note", "Internal note"
+        INBOUND = "in", _("From the citizen")
+        OUTBOUND = "out", _("To the citizen")
+        NOTE = "note", _("Internal note")
 
     class Kind(models.TextChoices):
-        MENTION = "mention", "Mention"
-        REPLY = "reply", "Public reply"
-        COMMENT = "comment", "Comment"
-        DM = "dm", "Private message"
-        EMAIL = "email", "E-mail"
-        NOTE = "note", "Note"
+        MENTION = "mention", _("Mention")
+        REPLY = "reply", _("Public reply")
+        COMMENT = "comment", _("Comment")
+        DM = "dm", _("Private message")
+        EMAIL = "email", _("E-mail")
+        NOTE = "note", _("Note")
 
     class Visibility(models.TextChoices):
-        PUBLIC = "public", "Public"
-        PRIVATE = "private", "Private"
-        INTERNAL = "internal", "Internal"
+        PUBLIC = "public", _("Public")
+        PRIVATE = "private", _("Private")
+        INTERNAL = "internal", _("Internal")
 
     class Delivery(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
 
     class Automatic(models.TextChoices):
@@ -380,10 +380,10 @@ class MessageRevision(models.Model):
     """A citizen's edit or deletion: the text before it, kept as a public record."""
 
     class Action(models.TextChoices):
-        EDIT = "edit", "Edited"
-        DELETE = "delete", "Deleted"
-        HIDE = "hide", "Hidden"
-        UNHIDE = "unhide", "Unhidden"
+        EDIT = "edit", _("Edited")
+        DELETE = "delete", _("Deleted")
+        HIDE = "hide", _("Hidden")
+        UNHIDE = "unhide", _("Unhidden")
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")
     action = models.CharField(max_length=10, choices=Action.choices)
@@ -468,10 +468,10 @@ class DeliveryAttempt(models.Model):
     """One try at handing an outbound message to the platform."""
 
     class Outcome(models.TextChoices):
-        SENT = "sent", "Sent"
-        RETRY = "retry", "Transient failure, will retry"
-        FAILED = "failed", "Permanent failure"
-        UNCERTAIN = "uncertain", "Unknown whether it was sent"
+        SENT = "sent", _("Sent")
+        RETRY = "retry", _("Transient failure, will retry")
+        FAILED = "failed", _("Permanent failure")
+        UNCERTAIN = "uncertain", _("Unknown whether it was sent")
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="delivery_attempts")
     started_at = models.DateTimeField(default=timezone.now)
@@ -568,6 +568,11 @@ class OfficerProfile(models.Model):
     # ISO 639-1 codes the officer answers in, e.g. ["ca", "es"].
     languages = models.JSONField(_("languages"), default=list, blank=True)
     skills = models.JSONField(_("skills"), default=list, blank=True)
+    # The interface language the user chose (settings.LANGUAGES); empty: the browser's.
+    interface_language = models.CharField(
+        _("interface language"), max_length=8, blank=True, default="",
+        help_text=_("Empty: the language of the browser"),
+    )
 
     class Meta:
         indexes = [models.Index(fields=["status", "last_seen_at"], name="officer_presence_idx")]
