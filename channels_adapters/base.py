@@ -35,6 +35,7 @@ __all__ = [
     "ParseResult",
     "PollResult",
     "Quarantined",
+    "Reachability",
     "ReplyOption",
     "ReplyRefused",
     "SimulatedAccount",
@@ -63,7 +64,9 @@ class AdapterError(Exception):
     transient ones are retried at ``retry_at`` when the platform said when (rate limits),
     or with back-off. ``needs_reconnect`` marks the account's grant as unusable.
     ``uncertain`` means the request may have reached the platform (a timeout after
-    sending): the reply must not be sent again blindly.
+    sending): the reply must not be sent again blindly. ``recipient_unreachable`` means the
+    citizen can no longer receive this account's messages (they blocked a bot, closed their
+    account): the conversation is marked unreachable, the account is fine.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class AdapterError(Exception):
         code: str = "",
         needs_reconnect: bool = False,
         uncertain: bool = False,
+        recipient_unreachable: bool = False,
     ):
         super().__init__(message)
         self.permanent = permanent
@@ -82,6 +86,7 @@ class AdapterError(Exception):
         self.code = code
         self.needs_reconnect = needs_reconnect
         self.uncertain = uncertain
+        self.recipient_unreachable = recipient_unreachable
 
 
 class ReplyRefused(Exception):
@@ -111,6 +116,18 @@ class Ignored:
     kind: str
 
 
+@dataclass(frozen=True)
+class Reachability:
+    """The platform says whether a citizen can receive the account's messages in a thread
+    (Telegram: the citizen blocked the bot, or started it again). Applied in order."""
+
+    account_external_id: str
+    thread_key: str
+    reachable: bool
+    reason: str = ""
+    at: datetime | None = None
+
+
 @dataclass
 class ParseResult:
     """What one delivery or poll page held: read, quarantined, ignored on purpose.
@@ -124,8 +141,11 @@ class ParseResult:
     ignored: list[str] = field(default_factory=list)
     # Accounts whose grant the platform says was withdrawn: the pipeline marks them.
     reconnect_account_ids: list[str] = field(default_factory=list)
+    # Threads whose citizen became unreachable (or reachable again): the pipeline marks them.
+    reachability: list[Reachability] = field(default_factory=list)
 
-    def read(self, locator: str, fragment: Any, reader: Callable[..., InboundMessage | Ignored | None],
+    def read(self, locator: str, fragment: Any,
+             reader: Callable[..., InboundMessage | Ignored | Reachability | None],
              *args: Any, **kwargs: Any) -> None:
         """Read one item with ``reader``; quarantine it if it cannot be read."""
         try:
@@ -135,6 +155,8 @@ class ParseResult:
             return
         if isinstance(item, Ignored):
             self.ignored.append(item.kind)
+        elif isinstance(item, Reachability):
+            self.reachability.append(item)
         elif item is not None:
             self.messages.append(item)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -45,6 +46,7 @@ from inbox.personal_data import Finding, personal_data_find
 from inbox.queue import enqueue_on_commit, task_named
 from inbox.services import (
     account_mark_error,
+    conversation_reachability_set,
     delivery_attempt_note,
     message_claim_for_send,
     message_mark_failed,
@@ -75,7 +77,21 @@ def delivery_adapter(account):
 
 
 def reply_options(conversation: Conversation) -> list[ReplyOption]:
-    return get_adapter(conversation.account.platform).reply_options(conversation, now=timezone.now())
+    return options_now(get_adapter(conversation.account.platform), conversation)
+
+
+def options_now(adapter, conversation: Conversation) -> list[ReplyOption]:
+    """The adapter's options, none available while the citizen cannot be reached (they blocked
+    the account: ``Conversation.unreachable_at``), with the reason the composer shows."""
+    options = adapter.reply_options(conversation, now=timezone.now())
+    if conversation.unreachable_at is None:
+        return options
+    reason = _("The citizen cannot receive messages from this account since %(when)s (%(why)s). "
+               "They have to write again first.") % {
+        "when": timezone.localtime(conversation.unreachable_at).strftime("%d/%m/%Y %H:%M"),
+        "why": conversation.unreachable_reason or _("the platform refused"),
+    }
+    return [replace(o, available=False, reason=reason) for o in options]
 
 
 class PersonalDataInPublicReply(ReplyRefused):
@@ -133,7 +149,7 @@ def _reply_queue(*, conversation: Conversation, user, text: str, option_key: str
             "an admin must reconnect it before replies can be sent."
         )
     adapter = get_adapter(conversation.account.platform)
-    options = {o.key: o for o in adapter.reply_options(conversation, now=timezone.now())}
+    options = {o.key: o for o in options_now(adapter, conversation)}
     option = options.get(option_key)
     if option is None:
         raise ReplyRefused(f"This channel has no {option_key!r} reply.")
@@ -205,6 +221,8 @@ def _delivery_failed(adapter, message: Message, attempt, exc: AdapterError) -> s
     account = message.conversation.account
     if exc.needs_reconnect:
         account_mark_error(account, str(exc), needs_reconnect=True)
+    if exc.recipient_unreachable:
+        conversation_reachability_set(message.conversation, reachable=False, reason=str(exc))
     if exc.uncertain:
         return _delivery_in_doubt(adapter, message, attempt, exc)
     if exc.permanent or message.attempts >= MAX_SEND_ATTEMPTS:

@@ -16,16 +16,17 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
-from channels_adapters.base import ITEM_ERRORS, ParseResult, PollResult
+from channels_adapters.base import ITEM_ERRORS, ParseResult, PollResult, Reachability
 from channels_adapters.registry import UnknownPlatform, get_adapter
 from inbox import realtime
 from inbox.inbound import IngestResult
-from inbox.models import ChannelAccount, RawEvent
+from inbox.models import ChannelAccount, Conversation, RawEvent
 from inbox.queue import task_named
 from inbox.services import (
     account_cursor_set,
     account_poll_schedule,
     accounts_mark_revoked,
+    conversation_reachability_set,
     messages_ingest,
     raw_event_mark_failed,
     raw_events_claim,
@@ -197,6 +198,7 @@ def _store(events: Sequence[RawEvent], parsed: Sequence[ParseResult | str]) -> I
     revoked = sorted({account for r in readable.values() for account in r.reconnect_account_ids})
     if revoked:
         accounts_mark_revoked({e.platform for e in events}, revoked)
+    _reachability_apply(events, [c for r in readable.values() for c in r.reachability])
     conversations_route(result.new_conversation_ids)
     sla.after_ingest(result.new_conversation_ids, result.new_message_ids)
     autoreplies_after_ingest(result.new_conversation_ids, result.new_message_ids)
@@ -207,6 +209,22 @@ def _store(events: Sequence[RawEvent], parsed: Sequence[ParseResult | str]) -> I
         sum(len(q) for q in quarantine.values()) - len(unreadable), len(unreadable),
     )
     return result
+
+
+def _reachability_apply(events: Sequence[RawEvent], changes: Sequence[Reachability]) -> None:
+    """The platform said a citizen blocked (or unblocked) the account: mark the conversation
+    of that thread, if there is one (a citizen who never wrote has none to mark)."""
+    if not changes:
+        return
+    platforms = {p for e in events for p in get_adapter(e.platform).account_platforms()}
+    for change in changes:
+        conversation = Conversation.objects.filter(
+            account__platform__in=platforms, account__external_id=change.account_external_id,
+            thread_key=change.thread_key,
+        ).first()
+        if conversation is not None:
+            conversation_reachability_set(conversation, reachable=change.reachable, reason=change.reason,
+                                          at=change.at)
 
 
 def poll_result_store(account: ChannelAccount, poll: PollResult) -> int:

@@ -369,5 +369,6 @@ CHANNEL_ADAPTERS = {
     "x": "channels_adapters.x.adapter.XAdapter",
     "facebook": "channels_adapters.meta.adapter.MetaAdapter",
     "instagram": "channels_adapters.meta.adapter.MetaAdapter",
+    "telegram": "channels_adapters.telegram.adapter.TelegramAdapter",
     "simulator": "channels_adapters.simulator.adapter.SimulatorAdapter",
 }

@@ -33,9 +33,13 @@ class Attachment:
     url: str = ""
     name: str = ""
     mime_type: str = ""
+    # The platform's handle for fetching the file through its API (Telegram's file_id): kept
+    # for the adapter's own download view, never a secret and never shown.
+    ref: str = ""
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in (("type", self.type), ("url", self.url), ("name", self.name), ("mime_type", self.mime_type)) if v}
+        return {k: v for k, v in (("type", self.type), ("url", self.url), ("name", self.name),
+                                  ("mime_type", self.mime_type), ("ref", self.ref)) if v}
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,6 +215,11 @@ class Conversation(models.Model):
     sla_due_at = models.DateTimeField(null=True, blank=True, help_text="Due time of the current target")
     sla_state = models.CharField(max_length=10, blank=True)
     first_response_kind = models.CharField(max_length=12, blank=True)
+    # The platform said the citizen can no longer receive the account's messages here (a
+    # Telegram user who blocked the bot): replies are refused with the reason until it says
+    # otherwise. The account itself is fine.
+    unreachable_at = models.DateTimeField(null=True, blank=True)
+    unreachable_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

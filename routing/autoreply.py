@@ -101,7 +101,8 @@ def autoreply_queue(
             .select_related("account__calendar", "contact").get(pk=conversation.pk)
         )
         account = locked.account
-        if locked.status == Conversation.Status.SPAM or account.status != ChannelAccount.Status.ACTIVE:
+        if (locked.status == Conversation.Status.SPAM or account.status != ChannelAccount.Status.ACTIVE
+                or locked.unreachable_at is not None):
             return None
         adapter = get_adapter(account.platform)
         if not adapter.allows_automatic_reply(locked):

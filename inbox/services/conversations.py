@@ -212,3 +212,28 @@ def message_automatic_create(
                  saved_reply=getattr(saved_reply, "pk", None), send_at=(send_at or now).isoformat())
     _publish_on_commit(conversation)
     return message
+
+
+def conversation_reachability_set(conversation: Conversation, *, reachable: bool, reason: str = "", at=None) -> bool:
+    """The platform says whether the citizen can receive the account's messages here.
+
+    Unreachable (a Telegram user blocked the bot): replies are refused with ``reason`` until
+    the platform says the citizen is reachable again; the first time and reason are kept
+    while it lasts. Only the conversation is marked, never the account. Returns whether
+    anything changed; each change is audited.
+    """
+    now = timezone.now()
+    rows = Conversation.objects.filter(pk=conversation.pk)
+    if reachable:
+        changed = rows.filter(unreachable_at__isnull=False).update(
+            unreachable_at=None, unreachable_reason="", updated_at=now)
+    else:
+        changed = rows.filter(unreachable_at__isnull=True).update(
+            unreachable_at=at or now, unreachable_reason=reason[:300], updated_at=now)
+    if changed:
+        conversation.unreachable_at = None if reachable else (at or now)
+        conversation.unreachable_reason = "" if reachable else reason[:300]
+        audit_record(None, "conversation.reachable" if reachable else "conversation.unreachable", conversation,
+                     reason=reason[:300])
+        _publish_on_commit(conversation)
+    return bool(changed)

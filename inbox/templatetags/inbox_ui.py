@@ -78,9 +78,14 @@ def platform_label(platform: str) -> str:
 
 @register.filter
 def http_url(url: str) -> str:
-    """Citizen-supplied links are shown only if they are http(s): no javascript: or data: URLs."""
+    """Citizen-supplied links are shown only if they are http(s): no javascript: or data: URLs.
+
+    A path on this site (an adapter's file view, ``/channels/telegram/files/...``) is shown
+    too; ``//host`` and ``/\\host`` are other hosts to a browser, so they are not."""
     if not isinstance(url, str):
         return ""
+    if url.startswith("/") and not url.startswith(("//", "/\\")) and not any(c.isspace() for c in url):
+        return url
     try:
         scheme = urlsplit(url.strip()).scheme.lower()
     except ValueError:

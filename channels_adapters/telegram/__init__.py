@@ -1,0 +1,1 @@
+"""Telegram: a bot's private chats, through the Bot API (webhook or getUpdates)."""
