@@ -28,6 +28,10 @@ RUN pip install --no-deps -e . \
     && mkdir -p "$VAR_DIR/secrets" \
     && SECRET_KEY=collectstatic-only FIELD_ENCRYPTION_KEYS=ejrXA-qdtWDv1WvdInWK6FKmCOpmJYMl0SJHbwqcIzc= \
        python manage.py collectstatic --noinput -v 0 \
+    && apt-get update -qq && apt-get install -y -qq --no-install-recommends gettext >/dev/null \
+    && SECRET_KEY=compilemessages-only FIELD_ENCRYPTION_KEYS=ejrXA-qdtWDv1WvdInWK6FKmCOpmJYMl0SJHbwqcIzc= \
+       python manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0 \
+    && apt-get purge -y -qq gettext >/dev/null && apt-get autoremove -y -qq >/dev/null && rm -rf /var/lib/apt/lists/* \
     && rm -f "$VAR_DIR/db.sqlite3" \
     && chown -R app:app "$VAR_DIR" \
     && chmod +x docker/entrypoint.sh

@@ -14,7 +14,7 @@ VAR_DIR ?= $(CURDIR)/var
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/citizen_inbox
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install browser run manage test test-chaos lint bench bench-queue bench-dashboard clean
+.PHONY: help install browser gettext messages npm run manage test test-chaos lint bench bench-queue bench-dashboard clean
 
 help:
 	@echo "make run    - set up and serve the demo on http://127.0.0.1:$(PORT) (SQLite, in-process tasks)"
@@ -40,9 +40,29 @@ browser:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Debian's chromium package (apt-get install chromium) for the browser tests"; exit 1; fi; }
 
+# The compiled translations (locale/*/LC_MESSAGES/django.mo) are built here, never committed;
+# compilemessages needs msgfmt, from Debian's gettext package (installed with apt when root).
+gettext:
+	@command -v msgfmt >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
+	  else echo "Install Debian's gettext package (apt-get install gettext) to compile the translations"; exit 1; fi; }
+
+messages: install gettext
+	DEBUG=true $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
+
+# axe-core for the accessibility tests comes from the npm registry, pinned by package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "Install npm (apt-get install npm) for the accessibility tests"; exit 1; fi; }
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+npm: node_modules/.installed
+
 # The demo's settings go to .env.demo (git-ignored), which manage.py reads when present, so
 # `.venv/bin/python manage.py <command>` works against the demo afterwards; the environment wins.
-run: install
+run: install messages
 	@printf '%s\n' '# Written by `make run` on every start: the settings of the demo, read by manage.py.' \
 	  '# Variables set in the environment win over these. See docs/configuration.md.' \
 	  'DEBUG=true' 'VAR_DIR=$(VAR_DIR)' 'PORT=$(PORT)' \
@@ -60,7 +80,7 @@ run: install
 manage: install
 	$(PY) manage.py $(ARGS)
 
-test: install browser
+test: install browser messages npm
 	$(VENV)/bin/ruff check .
 	DATABASE_URL='$(TEST_DATABASE_URL)' REDIS_URL='$(TEST_REDIS_URL)' $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -89,4 +109,5 @@ bench-dashboard: install
 	REDIS_URL='redis://127.0.0.1:6379/6' $(PY) bench/dashboard.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) var .env.demo
+	rm -rf $(VENV) var .env.demo node_modules
+	find locale -name '*.mo' -delete

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 
 from channels_adapters.confirmation import Confirmation, DeliveryWindow
 from inbox.inbound import Action, Attachment, InboundAuthor, InboundMessage
@@ -281,9 +282,10 @@ class Adapter(ABC):
 
     def validate_reply(self, conversation: Conversation, option: ReplyOption, text: str) -> None:
         if not text.strip():
-            raise ReplyRefused("The reply is empty.")
+            raise ReplyRefused(_("The reply is empty."))
         if option.max_length is not None and len(text) > option.max_length:
-            raise ReplyRefused(f"The reply is {len(text)} characters long; the limit is {option.max_length}.")
+            raise ReplyRefused(_("The reply is %(count)s characters long; the limit is %(limit)s.")
+                               % {"count": len(text), "limit": option.max_length})
 
     @abstractmethod
     def send(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult:

@@ -101,13 +101,16 @@ class PersonalDataInPublicReply(ReplyRefused):
         self.findings = findings
         listed = "; ".join(f"{f.kind} ({f.text})" for f in findings[:3])
         example = {
-            "phone number": "such as an office's phone number",
-            "e-mail address": "such as a service's address",
+            "phone number": _("such as an office's phone number"),
+            "e-mail address": _("such as a service's address"),
         }.get(findings[0].kind, "")
-        super().__init__(
-            f"This public reply seems to contain personal data: {listed}. Send it as a private "
-            f"message, or confirm that it is public information{f' ({example})' if example else ''}."
-        )
+        if example:
+            text = _("This public reply seems to contain personal data: %(found)s. Send it as a private "
+                     "message, or confirm that it is public information (%(example)s).")
+        else:
+            text = _("This public reply seems to contain personal data: %(found)s. Send it as a private "
+                     "message, or confirm that it is public information.")
+        super().__init__(text % {"found": listed, "example": example})
 
 
 def reply_submit(
@@ -145,14 +148,14 @@ def _reply_queue(*, conversation: Conversation, user, text: str, option_key: str
             return earlier
     if conversation.account.status != conversation.account.Status.ACTIVE:
         raise ReplyRefused(
-            f"The {conversation.account} account is {conversation.account.get_status_display().lower()}; "
-            "an admin must reconnect it before replies can be sent."
+            _("The %(account)s account is %(status)s; an admin must reconnect it before replies can be sent.")
+            % {"account": conversation.account, "status": conversation.account.get_status_display().lower()}
         )
     adapter = get_adapter(conversation.account.platform)
     options = {o.key: o for o in options_now(adapter, conversation)}
     option = options.get(option_key)
     if option is None:
-        raise ReplyRefused(f"This channel has no {option_key!r} reply.")
+        raise ReplyRefused(_("This channel has no %(option)r reply.") % {"option": option_key})
     if not option.available:
         raise ReplyRefused(option.reason)
     text = text.strip()

@@ -8,17 +8,17 @@ from django.utils.translation import gettext_lazy as _
 from inbox.models import Conversation, platform_choices
 from inbox.selectors import QueueFilter
 
-QUEUE_VIEWS = (("mine", "Mine"), ("team", "My teams"), ("unassigned", "Unassigned"))
-STATUS_FILTER_CHOICES = [("active", "Active"), ("all", "All"), *Conversation.Status.choices]
+QUEUE_VIEWS = (("mine", _("Mine")), ("team", _("My teams")), ("unassigned", _("Unassigned")))
+STATUS_FILTER_CHOICES = [("active", _("Active")), ("all", _("All")), *Conversation.Status.choices]
 QUEUE_ORDERINGS = (("recent", _("Newest activity first")), ("due", _("Due soonest first")))
 SLA_FILTER_CHOICES = (("", _("Any")), ("at_risk", _("At risk")), ("breached", _("Breached")))
 
 # What an officer may set from the conversation page (new and snoozed are set by the system).
 STATUS_ACTIONS = {
-    Conversation.Status.OPEN: "Reopen",
-    Conversation.Status.PENDING: "Mark pending",
-    Conversation.Status.RESOLVED: "Resolve",
-    Conversation.Status.SPAM: "Mark as spam",
+    Conversation.Status.OPEN: _("Reopen"),
+    Conversation.Status.PENDING: _("Mark pending"),
+    Conversation.Status.RESOLVED: _("Resolve"),
+    Conversation.Status.SPAM: _("Mark as spam"),
 }
 
 
@@ -26,9 +26,9 @@ class QueueFilterForm(forms.Form):
     """The queue's query string. Invalid values fall back to the defaults, never to an error."""
 
     view = forms.ChoiceField(choices=QUEUE_VIEWS, required=False)
-    team = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Team")
-    status = forms.ChoiceField(choices=STATUS_FILTER_CHOICES, required=False, label="Status")
-    platform = forms.ChoiceField(required=False, label="Platform")
+    team = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label=_("Team"))
+    status = forms.ChoiceField(choices=STATUS_FILTER_CHOICES, required=False, label=_("Status"))
+    platform = forms.ChoiceField(required=False, label=_("Platform"))
     # Sorted by the SLA's due time and narrowed to what needs attention (issue 9).
     ordering = forms.ChoiceField(choices=QUEUE_ORDERINGS, required=False, label=_("Sort"))
     sla = forms.ChoiceField(choices=SLA_FILTER_CHOICES, required=False, label=_("Response time"))
@@ -36,8 +36,8 @@ class QueueFilterForm(forms.Form):
 
     def __init__(self, data, *, teams, **kwargs):
         super().__init__(data, **kwargs)
-        self.fields["team"].choices = [("", "All my teams"), *((t.id, t.name) for t in teams)]
-        self.fields["platform"].choices = [("", "All platforms"), *platform_choices()]
+        self.fields["team"].choices = [("", _("All my teams")), *((t.id, t.name) for t in teams)]
+        self.fields["platform"].choices = [("", _("All platforms")), *platform_choices()]
 
     def queue_filter(self) -> QueueFilter:
         self.is_valid()
@@ -55,7 +55,7 @@ class QueueFilterForm(forms.Form):
 
 
 class ReplyForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea, strip=False, required=False, label="Reply")
+    text = forms.CharField(widget=forms.Textarea, strip=False, required=False, label=_("Reply"))
     option = forms.CharField(max_length=40)
     client_token = forms.CharField(max_length=64, required=False)
     confirm_public = forms.BooleanField(required=False)
@@ -68,7 +68,7 @@ class ReplyForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea, label="Internal note", max_length=10_000)
+    text = forms.CharField(widget=forms.Textarea, label=_("Internal note"), max_length=10_000)
 
 
 class StatusForm(forms.Form):

@@ -92,7 +92,7 @@ def queue(request):
     context.update(
         form=form,
         counts=queue_counts(user),
-        tabs=[("mine", "Mine"), ("team", "My teams"), ("unassigned", "Unassigned")],
+        tabs=[("mine", _("Mine")), ("team", _("My teams")), ("unassigned", _("Unassigned"))],
         first_response_target=settings.FIRST_RESPONSE_TARGET_MINUTES,
     )
     return render(request, "inbox/queue.html", context)
@@ -106,7 +106,7 @@ def _conversation_or_404(request, pk: int) -> Conversation:
     try:
         return conversation_for_user(request.user, pk)
     except Conversation.DoesNotExist:
-        raise Http404("No such conversation.") from None
+        raise Http404(_("No such conversation.")) from None
 
 
 def _saved_replies(conversation: Conversation, *, holding_first: bool = False) -> list[SavedReply]:
@@ -251,7 +251,7 @@ def conversation_reply(request, pk: int):
         posted_seen = request.POST.get("last_seen_message_id", "")
         return _conversation_page(
             request, conversation, reply_text=request.POST.get("text", ""),
-            reply_error="Choose how to reply.", status=422,
+            reply_error=_("Choose how to reply."), status=422,
             seen_message_id=int(posted_seen) if posted_seen.isdigit() else None,
         )
     text, option, token = form.cleaned_data["text"], form.cleaned_data["option"], form.cleaned_data["client_token"]
@@ -280,11 +280,11 @@ def conversation_reply(request, pk: int):
         # The officer keeps their text and sees why the platform would refuse it.
         return _conversation_page(
             request, conversation, reply_text=text, reply_option=option, reply_token=token,
-            reply_error=str(exc) or "The reply cannot be sent.", status=422,
+            reply_error=str(exc) or _("The reply cannot be sent."), status=422,
             reply_personal_data=isinstance(exc, PersonalDataInPublicReply), seen_message_id=seen,
             reply_saved_reply=saved,
         )
-    messages.success(request, "Reply queued for sending.")
+    messages.success(request, _("Reply queued for sending."))
     return redirect("inbox:conversation", pk=conversation.pk)
 
 
@@ -296,10 +296,10 @@ def conversation_note(request, pk: int):
     if not form.is_valid():
         return _conversation_page(
             request, conversation, note_text=request.POST.get("text", ""),
-            note_error=" ".join(form.errors.get("text", [])) or "The note is empty.", status=422,
+            note_error=" ".join(form.errors.get("text", [])) or _("The note is empty."), status=422,
         )
     conversation_note_add(conversation=conversation, user=request.user, text=form.cleaned_data["text"])
-    messages.success(request, "Note added.")
+    messages.success(request, _("Note added."))
     return redirect("inbox:conversation", pk=conversation.pk)
 
 
@@ -309,11 +309,11 @@ def conversation_status(request, pk: int):
     conversation = _conversation_or_404(request, pk)
     form = StatusForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Unknown status.")
+        messages.error(request, _("Unknown status."))
         return redirect("inbox:conversation", pk=conversation.pk)
     conversation_status_set(conversation=conversation, user=request.user, status=form.cleaned_data["status"])
     sla.conversations_sync([conversation.id])
-    messages.success(request, f"Conversation marked {conversation.get_status_display().lower()}.")
+    messages.success(request, _("Conversation marked %(status)s.") % {"status": conversation.get_status_display().lower()})
     return redirect("inbox:conversation", pk=conversation.pk)
 
 
@@ -330,7 +330,7 @@ def conversation_assign_view(request, pk: int):
             raise PermissionDenied
         form = AssignForm(request.POST, officers=team_officers(conversation.team))
         if not form.is_valid():
-            messages.error(request, "Choose an officer of the team.")
+            messages.error(request, _("Choose an officer of the team."))
             return redirect("inbox:conversation", pk=conversation.pk)
         assignee = form.officers.get(form.cleaned_data["assignee"])
     try:
@@ -339,8 +339,10 @@ def conversation_assign_view(request, pk: int):
         messages.error(request, str(exc))
         return redirect("inbox:conversation", pk=conversation.pk)
     if assignee is None:
-        messages.success(request, "Conversation unassigned.")
+        messages.success(request, _("Conversation unassigned."))
+    elif assignee == request.user:
+        messages.success(request, _("Conversation assigned to you."))
     else:
-        who = "you" if assignee == request.user else (assignee.get_full_name() or assignee.get_username())
-        messages.success(request, f"Conversation assigned to {who}.")
+        who = assignee.get_full_name() or assignee.get_username()
+        messages.success(request, _("Conversation assigned to %(name)s.") % {"name": who})
     return redirect("inbox:conversation", pk=conversation.pk)

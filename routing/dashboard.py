@@ -726,6 +726,7 @@ def dashboard_tables(figures: Figures) -> dict[str, Table]:
         ("substantive", _("Substantive answers"), t.substantive),
         ("substantive_share", _("Substantive answers within target (%)"), t.substantive_share),
         ("closed_without_response", _("Closed without response"), t.closed_without_response),
+        # xgettext:no-python-format
         ("closed_without_response_share", _("Closed without response (% of first messages settled)"),
          t.closed_share),
         ("after_holding_answered", _("Real answers after a holding reply"), figures.after_holding_answered),

@@ -24,6 +24,7 @@ from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_adapters.base import (
     Adapter,
@@ -75,7 +76,9 @@ def client_for(account: ChannelAccount) -> MetaClient:
 
 def _ago(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
-    return f"{hours // 24} days" if hours >= 48 else f"{hours} hours"
+    if hours >= 48:
+        return _("%(n)s days") % {"n": hours // 24}
+    return _("%(n)s hours") % {"n": hours}
 
 
 class MetaAdapter(Adapter):
@@ -128,8 +131,9 @@ class MetaAdapter(Adapter):
             size = len(text.encode("utf-8"))
             if size > INSTAGRAM_MESSAGE_BYTES:
                 raise ReplyRefused(
-                    f"Instagram limits a message to {INSTAGRAM_MESSAGE_BYTES} bytes of UTF-8; this one is "
-                    f"{size} (accented letters take 2 bytes, emoji 4). Shorten it or split it."
+                    _("Instagram limits a message to %(limit)s bytes of UTF-8; this one is "
+                      "%(size)s (accented letters take 2 bytes, emoji 4). Shorten it or split it.")
+                    % {"limit": INSTAGRAM_MESSAGE_BYTES, "size": size}
                 )
 
     def reply_options(self, conversation: Conversation, *, now: datetime) -> list[ReplyOption]:
@@ -141,57 +145,58 @@ class MetaAdapter(Adapter):
     def _comment_options(self, conversation: Conversation, thread: Thread, now: datetime) -> list[ReplyOption]:
         inbound = conversation.messages.filter(direction=Message.Direction.INBOUND)
         public = ReplyOption(
-            "public", "Public reply" + (" to the mention" if thread.kind == "mention" else " in the thread"),
+            "public", _("Public reply to the mention") if thread.kind == "mention" else _("Public reply in the thread"),
             Message.Kind.REPLY, Message.Visibility.PUBLIC, max_length=MAX_LENGTH[(thread.network, "public")],
         )
         if inbound.filter(external_id=thread.comment, deleted_at__isnull=False).exists():
-            public = _unavailable(public, "The comment that started this thread was deleted; "
-                                          "a reply can no longer be posted under it.")
+            public = _unavailable(public, _("The comment that started this thread was deleted; "
+                                            "a reply can no longer be posted under it."))
         elif thread.instagram and inbound.filter(external_id=thread.comment, hidden_at__isnull=False).exists():
-            public = _unavailable(public, "The comment that started this thread is hidden; "
-                                          "Instagram does not allow replies to hidden comments.")
+            public = _unavailable(public, _("The comment that started this thread is hidden; "
+                                            "Instagram does not allow replies to hidden comments."))
         private = ReplyOption(
-            "private", "Private reply (one message to the author of the latest comment)",
+            "private", _("Private reply (one message to the author of the latest comment)"),
             Message.Kind.DM, Message.Visibility.PRIVATE, max_length=MAX_LENGTH[(thread.network, "private")],
             counting="bytes" if thread.instagram else "characters",
         )
         target = inbound.order_by("-sent_at", "-id").only("external_id", "sent_at", "deleted_at").first()
         if thread.kind == "mention":
-            private = _unavailable(private, "Instagram does not allow private replies to mentions.")
+            private = _unavailable(private, _("Instagram does not allow private replies to mentions."))
         elif target is None:
-            private = _unavailable(private, "There is no citizen comment to answer privately.")
+            private = _unavailable(private, _("There is no citizen comment to answer privately."))
         elif target.deleted_at is not None:
-            private = _unavailable(private, "The latest comment was deleted; it cannot be answered privately.")
+            private = _unavailable(private, _("The latest comment was deleted; it cannot be answered privately."))
         elif now - target.sent_at > PRIVATE_REPLY_WINDOW:
             private = _unavailable(
-                private, f"Meta allows a private reply only within 7 days of the comment; "
-                         f"the latest comment is {_ago(now - target.sent_at)} old.",
+                private, _("Meta allows a private reply only within 7 days of the comment; "
+                           "the latest comment is %(age)s old.") % {"age": _ago(now - target.sent_at)},
             )
         elif _private_reply_exists(conversation, target.external_id):
-            private = _unavailable(private, "This comment already has a private reply; Meta allows only one.")
+            private = _unavailable(private, _("This comment already has a private reply; Meta allows only one."))
         return [public, private]
 
     def _message_options(self, conversation: Conversation, thread: Thread, now: datetime) -> list[ReplyOption]:
         limit = MAX_LENGTH[(thread.network, "private")]
         counting = "bytes" if thread.instagram else "characters"
-        standard = ReplyOption("message", "Message", Message.Kind.DM, Message.Visibility.PRIVATE,
+        standard = ReplyOption("message", _("Message"), Message.Kind.DM, Message.Visibility.PRIVATE,
                                max_length=limit, counting=counting)
         tagged = ReplyOption(
-            "human_agent", "Message outside the 24-hour window (human agent)", Message.Kind.DM,
+            "human_agent", _("Message outside the 24-hour window (human agent)"), Message.Kind.DM,
             Message.Visibility.PRIVATE, max_length=limit, counting=counting,
         )
         last = _last_inbound_at(conversation)
         if last is None:
-            reason = "The citizen has not written in this conversation."
+            reason = _("The citizen has not written in this conversation.")
             return [_unavailable(standard, reason), _unavailable(tagged, reason)]
         age = now - last
         if age <= MESSAGING_WINDOW:
-            return [standard, _unavailable(tagged, "Not needed: the 24-hour window is open, send a standard message.")]
-        closed = f"The 24-hour window closed {_ago(age - MESSAGING_WINDOW)} ago (the citizen last wrote {_ago(age)} ago)."
+            return [standard, _unavailable(tagged, _("Not needed: the 24-hour window is open, send a standard message."))]
         if age <= HUMAN_AGENT_WINDOW:
-            return [_unavailable(standard, closed + " Use the human-agent message, possible for 7 days."), tagged]
-        reason = (f"The citizen last wrote {_ago(age)} ago; Meta allows answers only within 7 days. "
-                  "The conversation can continue when the citizen writes again.")
+            closed = _("The 24-hour window closed %(closed)s ago (the citizen last wrote %(age)s ago). "
+                       "Use the human-agent message, possible for 7 days.")
+            return [_unavailable(standard, closed % {"closed": _ago(age - MESSAGING_WINDOW), "age": _ago(age)}), tagged]
+        reason = _("The citizen last wrote %(age)s ago; Meta allows answers only within 7 days. "
+                   "The conversation can continue when the citizen writes again.") % {"age": _ago(age)}
         return [_unavailable(standard, reason), _unavailable(tagged, reason)]
 
     def send(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult:

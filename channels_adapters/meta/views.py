@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from channels_adapters.base import AdapterError
@@ -25,7 +26,7 @@ from inbox.selectors import conversation_for_user
 @require_http_methods(["GET", "POST"])
 def connect(request: HttpRequest) -> HttpResponse:
     if not can_manage_channels(request.user):
-        raise PermissionDenied("Only admins connect channel accounts.")
+        raise PermissionDenied(_("Only admins connect channel accounts."))
     form = ConnectPageForm(request.POST or None)
     error = ""
     if request.method == "POST" and form.is_valid():
@@ -84,7 +85,7 @@ def message_hide(request: HttpRequest, pk: int) -> HttpResponse:
         except (AdapterError, ValueError) as exc:
             error = str(exc)
         else:
-            flash.success(request, "The comment is hidden on the platform; it stays in the record here.")
+            flash.success(request, _("The comment is hidden on the platform; it stays in the record here."))
             return redirect(_conversation_url(request, conversation))
     context = {"form": form, "message": message, "conversation": conversation, "error": error,
                "next": request.POST.get("next") or request.GET.get("next") or ""}

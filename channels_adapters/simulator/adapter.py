@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from channels_adapters.base import (
     Adapter,
@@ -42,8 +43,8 @@ class SimulatorAdapter(Adapter):
     def reply_options(self, conversation: Conversation, *, now: datetime) -> list[ReplyOption]:
         options = []
         if conversation.kind == Conversation.Kind.PUBLIC:
-            options.append(ReplyOption("public", "Public reply", Message.Kind.REPLY, Message.Visibility.PUBLIC, max_length=MAX_LENGTH))
-        options.append(ReplyOption("private", "Private message", Message.Kind.DM, Message.Visibility.PRIVATE, max_length=MAX_LENGTH))
+            options.append(ReplyOption("public", _("Public reply"), Message.Kind.REPLY, Message.Visibility.PUBLIC, max_length=MAX_LENGTH))
+        options.append(ReplyOption("private", _("Private message"), Message.Kind.DM, Message.Visibility.PRIVATE, max_length=MAX_LENGTH))
         return options
 
     def send(self, account: ChannelAccount, conversation: Conversation, message: Message) -> DeliveryResult:

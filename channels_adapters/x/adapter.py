@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from channels_adapters.base import (
     Adapter,
@@ -196,11 +197,11 @@ class XAdapter(Adapter):
         options = []
         if conversation.kind == Conversation.Kind.PUBLIC:
             options.append(ReplyOption(
-                "public", "Public reply", Message.Kind.REPLY, Message.Visibility.PUBLIC,
+                "public", gettext("Public reply"), Message.Kind.REPLY, Message.Visibility.PUBLIC,
                 max_length=text.POST_MAX_WEIGHTED_LENGTH, counting="x",
             ))
         options.append(ReplyOption(
-            "private", "Direct message", Message.Kind.DM, Message.Visibility.PRIVATE, max_length=text.DM_MAX_LENGTH,
+            "private", gettext("Direct message"), Message.Kind.DM, Message.Visibility.PRIVATE, max_length=text.DM_MAX_LENGTH,
         ))
         return options
 
@@ -225,21 +226,22 @@ class XAdapter(Adapter):
 
     def validate_reply(self, conversation: Conversation, option: ReplyOption, body: str) -> None:
         if not body.strip():
-            raise ReplyRefused("The reply is empty.")
+            raise ReplyRefused(gettext("The reply is empty."))
         if option.visibility == Message.Visibility.PUBLIC:
             count = text.post_count(body)
             if count.weighted_length > text.POST_MAX_WEIGHTED_LENGTH:
                 raise ReplyRefused(
-                    f"X counts this reply as {count.weighted_length} characters (a link counts as 23, "
-                    f"an emoji or a Chinese, Japanese or Korean character as 2); the limit is "
-                    f"{text.POST_MAX_WEIGHTED_LENGTH}."
+                    gettext("X counts this reply as %(count)s characters (a link counts as 23, "
+                      "an emoji or a Chinese, Japanese or Korean character as 2); the limit is "
+                      "%(limit)s.") % {"count": count.weighted_length, "limit": text.POST_MAX_WEIGHTED_LENGTH}
                 )
             if not count.valid:
-                raise ReplyRefused("X would refuse this reply: it contains characters X does not accept.")
+                raise ReplyRefused(gettext("X would refuse this reply: it contains characters X does not accept."))
             if not self._reply_target(conversation, None):
-                raise ReplyRefused("There is no citizen post in this conversation to reply to.")
+                raise ReplyRefused(gettext("There is no citizen post in this conversation to reply to."))
         elif len(body) > text.DM_MAX_LENGTH:
-            raise ReplyRefused(f"The message is {len(body)} characters long; X allows {text.DM_MAX_LENGTH}.")
+            raise ReplyRefused(gettext("The message is %(count)s characters long; X allows %(limit)s.")
+                               % {"count": len(body), "limit": text.DM_MAX_LENGTH})
 
     @staticmethod
     def _reply_target(conversation: Conversation, message: Message | None) -> str:

@@ -16,6 +16,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from channels_adapters.base import AdapterError, constant_time_equals
@@ -37,7 +38,7 @@ def admin_required(view):
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not can_manage_channels(user):
-            return HttpResponseForbidden("Only administrators can connect channel accounts.")
+            return HttpResponseForbidden(_("Only administrators can connect channel accounts."))
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -62,7 +63,7 @@ def accounts(request: HttpRequest) -> HttpResponse:
 @admin_required
 def connect(request: HttpRequest) -> HttpResponse:
     if not settings.X_CLIENT_ID:
-        messages.error(request, "X_CLIENT_ID is not configured; see docs/channels/x.md.")
+        messages.error(request, _("X_CLIENT_ID is not configured; see docs/channels/x.md."))
         return redirect("x:accounts")
     authorization = client.oauth2_authorization(redirect_uri(), secrets.token_urlsafe(32))
     request.session[SESSION_KEY] = {"state": authorization.state, "verifier": authorization.code_verifier}
@@ -77,23 +78,23 @@ def callback(request: HttpRequest) -> HttpResponse:
     if not pending or not state or not constant_time_equals(state, pending["state"]):
         logger.warning("x connect: callback with an unknown state from user %s", request.user.pk)
         return render(request, "channels_adapters/x/error.html",
-                      {"reason": "This authorisation link is not the one we started, or it was already used. Start again."},
+                      {"reason": _("This authorisation link is not the one we started, or it was already used. Start again.")},
                       status=400)
     if request.GET.get("error"):
-        messages.error(request, f"X did not authorise the account: {request.GET['error']}.")
+        messages.error(request, _("X did not authorise the account: %(error)s.") % {"error": request.GET["error"]})
         return redirect("x:accounts")
     code = request.GET.get("code", "")
     if not code:
-        return render(request, "channels_adapters/x/error.html", {"reason": "X sent no authorisation code."}, status=400)
+        return render(request, "channels_adapters/x/error.html", {"reason": _("X sent no authorisation code.")}, status=400)
     try:
         token = client.oauth2_exchange(code, pending["verifier"], redirect_uri())
         credentials = {"oauth2": token}
         profile = client.XApi(credentials).me()
     except AdapterError as exc:
-        messages.error(request, f"The X account could not be connected: {exc}")
+        messages.error(request, _("The X account could not be connected: %(error)s") % {"error": exc})
         return redirect("x:accounts")
     account = x_account_connect(user=request.user, credentials=credentials, profile=profile, method="oauth2")
-    messages.success(request, f"@{account.handle} is connected.")
+    messages.success(request, _("@%(handle)s is connected.") % {"handle": account.handle})
     return redirect("x:accounts")
 
 
@@ -109,10 +110,10 @@ def oauth1_tokens(request: HttpRequest) -> HttpResponse:
         try:
             profile = client.XApi(credentials).me()
         except AdapterError as exc:
-            form.add_error(None, f"X did not accept these tokens: {exc}")
+            form.add_error(None, _("X did not accept these tokens: %(error)s") % {"error": exc})
         else:
             account = x_account_connect(user=request.user, credentials=credentials, profile=profile, method="oauth1")
-            messages.success(request, f"@{account.handle} is connected with OAuth 1.0a tokens.")
+            messages.success(request, _("@%(handle)s is connected with OAuth 1.0a tokens.") % {"handle": account.handle})
             return redirect("x:accounts")
     return render(request, "channels_adapters/x/oauth1.html", {
         "form": form, "oauth1_configured": bool(settings.X_CONSUMER_KEY and settings.X_CONSUMER_SECRET),

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from django import template
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inbox.models import PLATFORM_LABELS, Conversation
 
@@ -16,12 +17,14 @@ register = template.Library()
 def _span(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(m)s min") % {"m": minutes}
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes} min" if hours < 6 and minutes else f"{hours} h"
+        if hours < 6 and minutes:
+            return _("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+        return _("%(h)s h") % {"h": hours}
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if days < 3 and hours else f"{days} d"
+    return _("%(d)s d %(h)s h") % {"d": days, "h": hours} if days < 3 and hours else _("%(d)s d") % {"d": days}
 
 
 @register.filter
@@ -31,10 +34,10 @@ def ago(value: datetime | None) -> str:
         return ""
     delta = timezone.now() - value
     if abs(delta) < timedelta(minutes=1):
-        return "just now"
+        return _("just now")
     if delta < timedelta(0):
-        return f"in {_span(-delta)}"
-    return f"{_span(delta)} ago"
+        return _("in %(span)s") % {"span": _span(-delta)}
+    return _("%(span)s ago") % {"span": _span(delta)}
 
 
 @register.filter

@@ -183,7 +183,7 @@
     // client_token) anyway; disabling the button says so.
     replyForm.addEventListener("submit", function () {
       var button = replyForm.querySelector("button[type=submit]");
-      if (button) { button.disabled = true; button.textContent = "Sending…"; }
+      if (button) { button.disabled = true; button.textContent = replyForm.getAttribute("data-label-sending") || "Sending…"; }
     });
   }
   if (replyText) {
@@ -491,7 +491,7 @@
       queueLive.innerHTML = "";
       var link = document.createElement("a");
       link.href = window.location.pathname + window.location.search.replace(/([?&])before=[^&]*&?/, "$1");
-      link.textContent = "The queue changed — show the newest";
+      link.textContent = queueLive.getAttribute("data-label-changed") || "The queue changed — show the newest";
       queueLive.appendChild(link);
       return;
     }
@@ -589,7 +589,7 @@
     var nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
     timeline.replaceChildren(content);
     markNew(timeline);
-    if (timelineLive) timelineLive.textContent = "The conversation was updated.";
+    if (timelineLive) timelineLive.textContent = timelineLive.getAttribute("data-label-updated") || "The conversation was updated.";
     if (nearBottom) timeline.lastElementChild && timeline.lastElementChild.scrollIntoView({ block: "nearest" });
     if (composerEmpty()) markSeen();
     else if (unseenAnswers && composerNews) composerNews.hidden = false;
