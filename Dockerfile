@@ -25,7 +25,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 # Editable, so that settings' BASE_DIR stays /app (templates/ and static/ live beside the code).
 RUN pip install --no-deps -e . \
-    && mkdir -p "$VAR_DIR/secrets" \
+    && mkdir -p "$VAR_DIR/secrets" "$VAR_DIR/exports" \
     && SECRET_KEY=collectstatic-only FIELD_ENCRYPTION_KEYS=ejrXA-qdtWDv1WvdInWK6FKmCOpmJYMl0SJHbwqcIzc= \
        python manage.py collectstatic --noinput -v 0 \
     && apt-get update -qq && apt-get install -y -qq --no-install-recommends gettext >/dev/null \

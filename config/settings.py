@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
@@ -171,6 +172,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inbox.audit_seal",
         "schedule": timedelta(seconds=60),
     },
+    # The public record (inbox/records/): retention nightly, expired archives hourly.
+    "records-retention": {
+        "task": "inbox.records_retention_run",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    "records-exports-expire": {
+        "task": "inbox.records_exports_expire",
+        "schedule": timedelta(hours=1),
+    },
     # SLA warnings, breaches and escalations (routing/sla_scan.py): a minute late at most.
     "sla-scan": {
         "task": "routing.sla_scan",
@@ -314,6 +324,20 @@ PHONE_REGION = env_str("PHONE_REGION", "ES")
 FIRST_RESPONSE_TARGET_MINUTES = env_int("FIRST_RESPONSE_TARGET_MINUTES", 120, minimum=1)
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200, minimum=1)
 INGEST_BATCH_BYTES = env_int("INGEST_BATCH_BYTES", 512 * 1024, minimum=1)
+
+# --- The public record: exports, retention (docs/public-record.md) ------------------------
+# Archives (FOI and data-subject exports) are written here and deleted when they expire; the
+# web and worker processes must share it (docker-compose.yml: the record-exports volume).
+RECORDS_EXPORT_DIR = Path(env_str("RECORDS_EXPORT_DIR", str(VAR_DIR / "exports")))
+RECORDS_EXPORT_TTL_HOURS = env_int("RECORDS_EXPORT_TTL_HOURS", 72, minimum=1)
+# Pseudonymisation replaces a value by an HMAC of it under this key, so the same person gets
+# the same token everywhere. Keep it secret and stable: a new key gives new tokens.
+# Without one, it is derived from SECRET_KEY (then rotating SECRET_KEY changes the tokens).
+RECORDS_TOKEN_KEY = env_str("RECORDS_TOKEN_KEY") or hashlib.sha256(
+    f"records-token:{SECRET_KEY}".encode()
+).hexdigest()
+# Conversations pseudonymised per transaction by the nightly retention run.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 100, minimum=1)
 
 # --- I18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -22,6 +22,8 @@ urlpatterns = [
     path("", include("routing.team_urls")),
     # The supervisors' dashboard: routing/dashboard_views.py (its API: routing/dashboard_api.py).
     path("dashboard/", include("routing.dashboard_urls")),
+    # The audit trail, exports, legal holds, retention, data subjects: inbox/records/urls.py.
+    path("records/", include("inbox.records.urls")),
     path("webhooks/", include("channels_adapters.urls")),
     path("channels/", include("channels_adapters.connect_urls")),
     path("api/v1/", include("inbox.api.urls")),

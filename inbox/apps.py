@@ -11,3 +11,6 @@ class InboxConfig(AppConfig):
     def ready(self) -> None:
         # The login hook that restores a user's chosen interface language.
         from inbox import i18n  # noqa: F401
+
+        # Changes made in Django's admin site are copied to the audit trail.
+        from inbox.records import admin_audit  # noqa: F401

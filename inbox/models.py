@@ -541,6 +541,11 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["target_type", "target_id", "-created_at"], name="audit_target_idx"),
             models.Index(fields=["id"], name="audit_unsealed_idx", condition=Q(seal_seq__isnull=True)),
+            # The trail's search (inbox/records/audit_trail.py): newest first by id, by person,
+            # by verb, by period.
+            models.Index(fields=["actor", "-id"], name="audit_actor_idx"),
+            models.Index(fields=["verb", "-id"], name="audit_verb_idx"),
+            models.Index(fields=["created_at"], name="audit_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -615,3 +620,135 @@ class AutoReplySetting(models.Model):
 
     def __str__(self) -> str:
         return f"automatic replies of {self.account}"
+
+
+# --- The public record: exports, legal holds, retention (inbox/records/, docs/public-record.md) ---
+
+
+class RecordExport(models.Model):
+    """An archive built in the background for its requester: a freedom-of-information export
+    (a period, an account, a conversation or a Person) or a data-subject access export."""
+
+    class Kind(models.TextChoices):
+        FOI = "foi", _("Freedom-of-information export")
+        DSAR = "dsar", _("Data-subject access export")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Being built")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="record_exports")
+    # The scope as asked: date_from/date_to (ISO dates), account, conversation, person, notes.
+    scope = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    file_name = models.CharField(max_length=200, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["requester", "-created_at"], name="export_requester_idx"),
+            models.Index(fields=["expires_at"], name="export_expiry_idx", condition=Q(status="ready")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.uuid}"
+
+
+class LegalHold(models.Model):
+    """While active (``released_at`` empty), the conversation or every conversation of the
+    Person is never pseudonymised, erased or deleted."""
+
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_holds"
+    )
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_holds")
+    reason = models.TextField()
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    set_at = models.DateTimeField(default=timezone.now)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-set_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(conversation__isnull=False, person__isnull=True)
+                | Q(conversation__isnull=True, person__isnull=False),
+                name="legal_hold_one_target",
+            ),
+            models.UniqueConstraint(fields=["conversation"], condition=Q(released_at__isnull=True),
+                                    name="legal_hold_conversation_active_uniq"),
+            models.UniqueConstraint(fields=["person"], condition=Q(released_at__isnull=True),
+                                    name="legal_hold_person_active_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        target = f"conversation #{self.conversation_id}" if self.conversation_id else f"person {self.person_id}"
+        return f"hold on {target}"
+
+
+class RetentionPolicy(models.Model):
+    """How long an account's conversations keep their personal data; none: forever."""
+
+    account = models.OneToOneField(ChannelAccount, on_delete=models.CASCADE, related_name="retention_policy")
+    keep_months = models.PositiveSmallIntegerField(
+        _("keep for (months)"), null=True, blank=True,
+        help_text=_("Conversations quiet for longer are pseudonymised; empty: keep forever"),
+    )
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"retention of {self.account}"
+
+
+class RetentionRun(models.Model):
+    """One pass of the retention task (or of ``manage.py retention_run``); counts grow batch
+    by batch, so a run that crashed shows what it did."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"retention run {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ConversationPseudonymisation(models.Model):
+    """A conversation whose personal data was replaced (retention, or a Person's erasure):
+    a run that crashed continues with the conversations that have no row here."""
+
+    class Reason(models.TextChoices):
+        RETENTION = "retention", _("Retention period")
+        PSEUDONYMISE = "pseudonymise", _("Data subject: pseudonymised")
+        ERASE = "erase", _("Data subject: erased")
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="pseudonymisation")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    run = models.ForeignKey(RetentionRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    counts = models.JSONField(default=dict, blank=True)
+    done_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"conversation #{self.conversation_id} {self.reason}"

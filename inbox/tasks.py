@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from inbox.audit import audit_seal
+from inbox.records import tasks as records_tasks  # noqa: F401 - registers the public record's tasks
 
 
 @shared_task(name="inbox.audit_seal")

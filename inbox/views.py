@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from channels_adapters.base import ReplyRefused
 from channels_adapters.outbound import PersonalDataInPublicReply, reply_options, reply_submit
 from channels_adapters.registry import get_adapter
+from inbox.audit import audit_record
 from inbox.forms import STATUS_ACTIONS, AssignForm, NoteForm, QueueFilterForm, ReplyForm, StatusForm
 from inbox.models import Conversation, SavedReply, Team
 from inbox.permissions import REPLY, SUPERVISE, team_ids_for_user, team_officers, user_has_team_perm
@@ -136,6 +137,8 @@ def conversation_detail(request, pk: int):
     if request.GET.get("fragment") == "live":
         # What an open page refreshes live: status, first-answer clock, assignment, timeline.
         return render(request, "inbox/_conversation_live.html", _conversation_state(request, conversation))
+    # Opening a conversation is on the record (the live refreshes above are not new views).
+    audit_record(request.user, "conversation.view", conversation)
     reply_text, saved = "", None
     saved_id = request.GET.get("saved", "")
     if saved_id.isdigit():

@@ -25,6 +25,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from inbox.audit import audit_record
 from routing.dashboard import (
     PERIOD_LABELS,
     PERIODS,
@@ -349,4 +350,9 @@ class DashboardView(APIView):
         figures = dashboard_figures(self.scope)
         self.table = table
         self.tables = dashboard_tables(figures)
+        if request.accepted_renderer.format == "csv":
+            # Exports are on the record (the page's own views are not: it refreshes every minute).
+            audit_record(request.user, "dashboard.export", request.user, table=table or "all",
+                         team=request.query_params.get("team") or "", account=request.query_params.get("account") or "",
+                         period=self.scope.period)
         return Response(DashboardSerializer(dashboard_data(figures)).data)
