@@ -40,7 +40,7 @@ from channels_adapters.base import AdapterError, ReplyOption, ReplyRefused
 from channels_adapters.confirmation import CLOCK_SKEW, Confirmation, DeliveryWindow
 from channels_adapters.registry import get_adapter
 from inbox import realtime
-from inbox.models import Conversation, DeliveryAttempt, Message, SavedReply
+from inbox.models import Conversation, DeliveryAttempt, Message, ReplyDraft, SavedReply
 from inbox.permissions import REPLY, user_has_team_perm
 from inbox.personal_data import Finding, personal_data_find
 from inbox.queue import enqueue_on_commit, task_named
@@ -55,6 +55,7 @@ from inbox.services import (
     message_reply_collisions_check,
     message_reply_create,
 )
+from inbox.services.approvals import reply_approval_reasons, reply_draft_hold
 from routing import sla
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def reply_submit(
     *, conversation: Conversation, user, text: str, option_key: str,
     client_token: str = "", confirm_public: bool = False, last_seen_message_id: int | None = None,
     saved_reply: SavedReply | None = None,
-) -> Message:
+) -> Message | ReplyDraft:
     """Check the reply against the platform's rules, store it as queued, send after commit.
 
     ``client_token`` (from the composer, or an API client's idempotency key) makes a double
@@ -128,6 +129,9 @@ def reply_submit(
     check holds the conversation's row lock until the reply is stored, so two officers
     pressing Send together cannot both pass. ``saved_reply`` is the saved reply the text came
     from: a holding one meets the first response as "holding" (routing.sla).
+
+    A public reply that needs a supervisor's approval (``inbox.services.approvals``) is not
+    queued: it is returned as a ``ReplyDraft`` waiting for approval, after the same checks.
     """
     if not user_has_team_perm(user, conversation.team, REPLY):
         raise PermissionDenied("You cannot answer this team's conversations.")
@@ -137,11 +141,15 @@ def reply_submit(
             client_token=client_token or None,
         )
         return _reply_queue(conversation=conversation, user=user, text=text, option_key=option_key,
-                            client_token=client_token, confirm_public=confirm_public, saved_reply=saved_reply)
+                            client_token=client_token, confirm_public=confirm_public, saved_reply=saved_reply,
+                            last_seen_message_id=last_seen_message_id)
 
 
 def _reply_queue(*, conversation: Conversation, user, text: str, option_key: str, client_token: str,
-                 confirm_public: bool, saved_reply: SavedReply | None) -> Message:
+                 confirm_public: bool, saved_reply: SavedReply | None, last_seen_message_id: int | None = None,
+                 approved: dict | None = None) -> Message | ReplyDraft:
+    """``approved``: the approval of a held draft (channels_adapters/approvals.py), audited
+    with the reply; without it, a reply that needs approval is held as a draft."""
     if client_token:
         earlier = conversation.messages.filter(client_token=client_token).first()
         if earlier is not None:
@@ -169,6 +177,16 @@ def _reply_queue(*, conversation: Conversation, user, text: str, option_key: str
             raise PersonalDataInPublicReply(findings)
         if findings:
             audit["personal_data_confirmed_public"] = [f.kind for f in findings]
+    if approved is not None:
+        audit.update(approved)
+    else:
+        reasons = reply_approval_reasons(conversation=conversation, user=user, visibility=option.visibility)
+        if reasons:
+            return reply_draft_hold(
+                conversation=conversation, user=user, text=text, option=option.key, visibility=option.visibility,
+                reasons=reasons, last_seen_message_id=last_seen_message_id, saved_reply=saved_reply,
+                confirm_public=confirm_public,
+            )
 
     last_inbound = (
         conversation.messages.filter(direction=Message.Direction.INBOUND, deleted_at__isnull=True)

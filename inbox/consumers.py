@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 
+from inbox import conversation_presence as presence
 from inbox.models import Conversation
 from inbox.permissions import sees_unrouted, team_ids_for_user
 from inbox.selectors import conversation_for_user
@@ -35,12 +37,24 @@ def _queue_groups(user) -> list[str] | None:
 
 
 @database_sync_to_async
-def _may_watch(user, conversation_id: int) -> bool:
+def _may_watch(user, conversation_id: int) -> str | None:
+    """The conversation's queue group if the user may see it (presence is told there), else None."""
     try:
-        conversation_for_user(user, conversation_id)
+        conversation = conversation_for_user(user, conversation_id)
     except Conversation.DoesNotExist:
-        return False
-    return True
+        return None
+    return f"team-{conversation.team_id}" if conversation.team_id else "team-unrouted"
+
+
+def _presence_call(method: str, *args):
+    """Run a presence store call off the event loop; None when Redis is away (a courtesy)."""
+    def call():
+        try:
+            return getattr(presence.store(), method)(*args)
+        except Exception:
+            presence.logger.warning("presence: %s failed", method, exc_info=True)
+            return None
+    return sync_to_async(call, thread_sensitive=False)()
 
 
 class InboxConsumer(AsyncJsonWebsocketConsumer):
@@ -52,6 +66,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.user = user
         self.queue_groups: list[str] = []
         self.watching: str | None = None
+        # Presence on the watched conversation (inbox/conversation_presence.py).
+        self.watched_id: int | None = None
+        self.watched_team_group: str | None = None
+        self.typing = False
+        self.display_name = user.get_full_name() or user.get_username()
         if not await self._refresh_groups():
             await self.close()
             return
@@ -73,16 +92,29 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     async def disconnect(self, code):
+        await self._leave()
         groups = [*getattr(self, "queue_groups", []), getattr(self, "watching", None), getattr(self, "user_group", None)]
         for group in groups:
             if group:
                 await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        """``{"watch": <conversation id>}`` follows one conversation; ``{"watch": null}`` stops."""
+        """``{"watch": <conversation id>}`` follows one conversation; ``{"watch": null}`` stops.
+
+        On the watched conversation: ``{"here": true}`` is the page's heartbeat (answered with
+        who else is there), ``{"typing": true|false}`` says the composer is in use (debounced
+        by the page). Colleagues hear it through the conversation's queue group.
+        """
+        if isinstance(content, dict) and "here" in content and self.watched_id:
+            await self._here()
+            return
+        if isinstance(content, dict) and "typing" in content and self.watched_id:
+            await self._typing(content["typing"] is True)
+            return
         if not isinstance(content, dict) or "watch" not in content:
             await self.send_json({"type": "error", "error": "unknown request"})
             return
+        await self._leave()
         if self.watching:
             await self.channel_layer.group_discard(self.watching, self.channel_name)
             self.watching = None
@@ -90,14 +122,66 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if conversation_id is None:
             await self.send_json({"type": "watching", "conversation": None})
             return
-        if not isinstance(conversation_id, int) or isinstance(conversation_id, bool) \
-                or not await _may_watch(self.user, conversation_id):
+        team_group = None
+        if isinstance(conversation_id, int) and not isinstance(conversation_id, bool):
+            team_group = await _may_watch(self.user, conversation_id)
+        if team_group is None:
             # Same answer for "does not exist" and "not yours": nothing to learn here.
             await self.send_json({"type": "error", "error": "no such conversation"})
             return
         self.watching = f"conversation-{conversation_id}"
         await self.channel_layer.group_add(self.watching, self.channel_name)
         await self.send_json({"type": "watching", "conversation": conversation_id})
+        self.watched_id, self.watched_team_group = conversation_id, team_group
+        await self._here(announce=True)
+
+    # --- Presence on the watched conversation ---------------------------------------------
+
+    def _viewer(self) -> str:
+        return presence.viewer_member(self.user.pk, self.display_name, self.channel_name[-24:])
+
+    async def _here(self, *, announce: bool = False) -> None:
+        result = await _presence_call("touch", self.watched_id, "v", self._viewer(), presence.VIEW_TTL)
+        if result is None:
+            return
+        new, now = result
+        if new or announce:
+            await self._announce(now)
+        else:
+            # The heartbeat's answer: the page drops colleagues whose tabs expired unannounced.
+            await self.send_json({"type": "presence.changed", "conversation": self.watched_id, **now.as_event()})
+
+    async def _typing(self, typing: bool) -> None:
+        member = presence.typing_member(self.user.pk, self.display_name)
+        if typing:
+            result = await _presence_call("touch", self.watched_id, "t", member, presence.TYPING_TTL)
+        else:
+            result = await _presence_call("remove", self.watched_id, "t", member)
+        self.typing = typing
+        if result is not None and (typing or result[0]):
+            # Every debounced "typing" is passed on (colleagues' pages expire it otherwise).
+            await self._announce(result[1])
+
+    async def _leave(self) -> None:
+        conversation_id = getattr(self, "watched_id", None)
+        if not conversation_id:
+            return
+        self.watched_id = None
+        if self.typing:
+            self.typing = False
+            await _presence_call("remove", conversation_id, "t", presence.typing_member(self.user.pk, self.display_name))
+        result = await _presence_call("remove", conversation_id, "v", self._viewer())
+        if result is not None:
+            await self._announce(result[1], conversation_id=conversation_id)
+
+    async def _announce(self, now, *, conversation_id: int | None = None) -> None:
+        group = self.watched_team_group
+        if not group:
+            return
+        await self.channel_layer.group_send(group, {
+            "type": "presence.changed", "group": group,
+            "conversation": conversation_id or self.watched_id, **now.as_event(),
+        })
 
     # Group events (see inbox/realtime.py), forwarded as they are: ids only.
     async def queue_changed(self, event):
@@ -114,6 +198,26 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         keys = ("conversation", "clock", "event", "level", "percent", "due_at")
         items = [{k: item.get(k) for k in keys} for item in event.get("items", [])]
         await self.send_json({"type": "sla.notification", "items": items})
+
+    async def presence_changed(self, event):
+        """Who has a conversation of the user's teams open or is writing in it: names of
+        colleagues and ids, never citizen data."""
+        if event.get("group") not in self.queue_groups:
+            return
+        keys = ("conversation", "viewers", "typing")
+        await self.send_json({"type": "presence.changed", **{k: event.get(k) for k in keys}})
+
+    async def draft_changed(self, event):
+        """The user's own reply held for approval was approved, returned or refused."""
+        keys = ("draft", "conversation", "status")
+        await self.send_json({"type": "draft.changed", **{k: event.get(k) for k in keys}})
+
+    async def approvals_changed(self, event):
+        """A draft of one of the user's teams changed (supervisors' approvals page refetches)."""
+        if event.get("group") not in self.queue_groups:
+            return
+        keys = ("draft", "conversation", "status")
+        await self.send_json({"type": "approvals.changed", **{k: event.get(k) for k in keys}})
 
     async def conversation_changed(self, event):
         await self.send_json({"type": "conversation.changed", "conversation": event.get("conversation")})

@@ -71,6 +71,14 @@ class Team(models.Model):
         return self.name
 
 
+class ReplyApproval(models.TextChoices):
+    """Which replies through a channel account wait for a supervisor's approval."""
+
+    NONE = "none", _("No approval needed")
+    UNPERMITTED = "unpermitted", _("Every reply of officers without the 'publish without approval' permission")
+    ALL_PUBLIC = "all_public", _("Every public reply")
+
+
 class ChannelAccount(models.Model):
     """One account of the administration on one platform (an X account, a Facebook page)."""
 
@@ -101,6 +109,13 @@ class ChannelAccount(models.Model):
         default=False,
         help_text="Fed and answered by the simulated network (demo and training): never polled, "
         "and replies are delivered to the simulator instead of the platform.",
+    )
+    # Which public replies wait for a supervisor (inbox/services/approvals.py, docs/approvals.md).
+    reply_approval = models.CharField(
+        _("approval of replies"), max_length=12, choices=ReplyApproval.choices,
+        default=ReplyApproval.NONE,
+        help_text=_("Give trusted officers the 'publish without approval' permission on this account "
+                    "(Object permissions) when approval is needed for officers without it."),
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -157,6 +172,11 @@ class Tag(models.Model):
     name = models.CharField(max_length=60, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     color = models.CharField(max_length=7, default="#64748b")
+    # Public replies on a conversation with this tag wait for a supervisor (e.g. elections).
+    requires_approval = models.BooleanField(
+        _("public replies need approval"), default=False,
+        help_text=_("Public replies on conversations with this tag wait for a supervisor's approval"),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -620,6 +640,74 @@ class AutoReplySetting(models.Model):
 
     def __str__(self) -> str:
         return f"automatic replies of {self.account}"
+
+
+class ReplyDraft(models.Model):
+    """An officer's reply held for a supervisor's approval (docs/approvals.md).
+
+    Kept on the server, so it survives a closed browser; the composer shows it. It is sent,
+    once, only when a supervisor approves it, and only if the conversation has not moved on
+    since ``last_seen_message_id`` (the message it was written against) and the platform
+    still accepts the reply. Waiting for approval never pauses the SLA clocks.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for approval")
+        RETURNED = "returned", _("Returned to the author")
+        APPROVED = "approved", _("Approved and queued for sending")
+        SUPERSEDED = "superseded", _("Not sent: the conversation moved on")
+        EXPIRED = "expired", _("Not sent: the platform no longer accepts it")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    OPEN_STATUSES = (Status.PENDING, Status.RETURNED)
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reply_drafts")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reply_drafts")
+    text = models.TextField()
+    # The reply option chosen in the composer (the platform adapter's key: public, private...).
+    option = models.CharField(max_length=40)
+    visibility = models.CharField(max_length=10, choices=Message.Visibility.choices)
+    saved_reply = models.ForeignKey(SavedReply, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    confirm_public = models.BooleanField(default=False)
+    # The newest message the author had been shown when writing: anything newer to or from
+    # the citizen supersedes the draft.
+    last_seen_message_id = models.BigIntegerField(default=0)
+    # Why it needs approval: "account", "officer", "tag:<slug>".
+    reasons = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review_comment = models.TextField(blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    # Why an approved draft could not be sent (superseded, window closed).
+    outcome_reason = models.TextField(blank=True)
+    message = models.OneToOneField(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="approved_draft"
+    )
+    submitted_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # One open draft per author and conversation: a rewrite replaces it.
+            models.UniqueConstraint(
+                fields=["conversation", "author"], name="replydraft_one_open_uniq",
+                condition=Q(status__in=["pending", "returned"]),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["submitted_at", "id"], name="replydraft_pending_idx",
+                         condition=Q(status="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"draft {self.pk} on #{self.conversation_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
 
 
 # --- The public record: exports, legal holds, retention (inbox/records/, docs/public-record.md) ---

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from inbox import views
+from inbox import approvals_views, views
 
 app_name = "inbox"
 
@@ -13,4 +13,8 @@ urlpatterns = [
     path("c/<int:pk>/note/", views.conversation_note, name="note"),
     path("c/<int:pk>/status/", views.conversation_status, name="status"),
     path("c/<int:pk>/assign/", views.conversation_assign_view, name="assign"),
+    # Replies held for a supervisor's approval: inbox/approvals_views.py, docs/approvals.md.
+    path("approvals/", approvals_views.approvals_queue, name="approvals"),
+    path("approvals/<int:pk>/", approvals_views.approval_decide, name="approval-decide"),
+    path("drafts/<int:pk>/withdraw/", approvals_views.draft_withdraw, name="draft-withdraw"),
 ]

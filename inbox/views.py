@@ -19,8 +19,9 @@ from channels_adapters.base import ReplyRefused
 from channels_adapters.outbound import PersonalDataInPublicReply, reply_options, reply_submit
 from channels_adapters.registry import get_adapter
 from inbox.audit import audit_record
+from inbox.conversation_presence import presence_attach
 from inbox.forms import STATUS_ACTIONS, AssignForm, NoteForm, QueueFilterForm, ReplyForm, StatusForm
-from inbox.models import Conversation, SavedReply, Team
+from inbox.models import Conversation, ReplyDraft, SavedReply, Team
 from inbox.permissions import REPLY, SUPERVISE, team_ids_for_user, team_officers, user_has_team_perm
 from inbox.selectors import (
     contact_history,
@@ -37,6 +38,7 @@ from inbox.services import (
     conversation_note_add,
     conversation_status_set,
 )
+from inbox.services.approvals import open_draft_for
 from routing import countdown as sla_countdown
 from routing import sla
 
@@ -80,6 +82,7 @@ def queue(request):
     form = QueueFilterForm(request.GET, teams=teams)
     queue_filter = form.queue_filter()
     conversations, next_cursor = queue_page(user, queue_filter)
+    presence_attach(conversations, user)  # who has each open: one Redis round trip, no query
     context = {
         "conversations": conversations,
         "next_cursor": next_cursor,
@@ -184,6 +187,8 @@ def _conversation_state(request, conversation: Conversation) -> dict:
                  or conversation.status not in (Conversation.Status.NEW, Conversation.Status.OPEN))
         ],
         "first_response_target": settings.FIRST_RESPONSE_TARGET_MINUTES,
+        # The officer's own reply held for approval (inbox/services/approvals.py), if any.
+        "reply_draft": open_draft_for(conversation, user) if can_reply else None,
     }
 
 
@@ -214,6 +219,10 @@ def _conversation_page(
     context = _conversation_state(request, conversation)
     can_reply = context["can_reply"]
     options = reply_options(conversation) if can_reply else []
+    draft = context["reply_draft"]
+    if draft is not None and draft.status != ReplyDraft.Status.APPROVED and not reply_text and not reply_error:
+        # The held reply comes back into the composer: to rewrite after a return, or to change.
+        reply_text, reply_option = draft.text, reply_option or draft.option
     if not reply_option or not any(o.key == reply_option and o.available for o in options):
         reply_option = next((o.key for o in options if o.available), "")
     newest_id = max((m.id for m in context["timeline"]), default=0)
@@ -261,7 +270,7 @@ def conversation_reply(request, pk: int):
     seen = form.cleaned_data["last_seen_message_id"]
     saved = _saved_reply_for(conversation, form.cleaned_data["saved_reply"])
     try:
-        reply_submit(
+        sent = reply_submit(
             conversation=conversation, user=request.user, text=text, option_key=option,
             client_token=token, confirm_public=form.cleaned_data["confirm_public"], last_seen_message_id=seen,
             saved_reply=saved,
@@ -287,6 +296,9 @@ def conversation_reply(request, pk: int):
             reply_personal_data=isinstance(exc, PersonalDataInPublicReply), seen_message_id=seen,
             reply_saved_reply=saved,
         )
+    if isinstance(sent, ReplyDraft):
+        messages.success(request, _("Your reply is waiting for a supervisor's approval: nothing was sent yet."))
+        return redirect("inbox:conversation", pk=conversation.pk)
     messages.success(request, _("Reply queued for sending."))
     return redirect("inbox:conversation", pk=conversation.pk)
 

@@ -460,7 +460,8 @@ def test_conversation_page_query_count_does_not_grow_with_messages(sim_account, 
     # The unanswered one also reads its running SLA clock (the countdown); the answered one,
     # with 26 messages, needs no more queries than that.
     # +2 for the public record: the view's audit row, the legal hold on it or its Person.
-    assert measure(long) <= measure(short) <= 17
+    # +1 for the officer's own reply held for approval (the composer shows it: docs/approvals.md).
+    assert measure(long) <= measure(short) <= 18
 
 
 def test_edited_and_deleted_messages_keep_their_history(sim_account, alice):
@@ -659,7 +660,8 @@ def test_live_fragment_carries_status_assignment_and_timeline(sim_account, alice
     assert "Assigned to alice: you would be answering for them." in html
     assert "Ho revisem." in html and html.count('<li class="msg msg-') == 2
     # Every open page asks this on each change: session, user, permissions, conversation, timeline.
-    assert len(queries) <= 12, f"live fragment budget exceeded: {len(queries)} queries"
+    # ... and the officer's reply held for approval, if any (docs/approvals.md).
+    assert len(queries) <= 13, f"live fragment budget exceeded: {len(queries)} queries"
     assert login(bob).get(url("conversation", conversation), {"fragment": "live"}).status_code == 404
 
 

@@ -16,6 +16,7 @@ from inbox.models import (
     Conversation,
     Message,
     MessageRevision,
+    ReplyDraft,
     Tag,
     Team,
 )
@@ -271,3 +272,52 @@ class DetailSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
 
+
+
+# --- Replies held for approval (docs/approvals.md) ---------------------------------------------
+
+
+class ReplyDraftSerializer(serializers.ModelSerializer):
+    """A reply waiting for (or past) a supervisor's approval; nothing of it was sent unless
+    ``status`` is ``approved`` (then ``message`` is the queued reply's id)."""
+
+    author = UserBriefSerializer(read_only=True)
+    reviewer = UserBriefSerializer(read_only=True, allow_null=True)
+    conversation = serializers.IntegerField(source="conversation_id", read_only=True)
+    message = serializers.IntegerField(source="message_id", read_only=True, allow_null=True)
+    reasons = serializers.ListField(
+        child=serializers.CharField(), read_only=True,
+        help_text="Why it waits: `account` (every public reply on the account), `officer` (the author lacks "
+                  "the publish-without-approval permission on the account), `tag:<slug>` (a tag that needs approval).",
+    )
+
+    class Meta:
+        model = ReplyDraft
+        fields = [
+            "id", "conversation", "author", "text", "option", "visibility", "reasons", "status",
+            "last_seen_message_id", "reviewer", "review_comment", "reviewed_at", "outcome_reason", "message",
+            "submitted_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ApproveInputSerializer(serializers.Serializer):
+    text = serializers.CharField(
+        max_length=20000, required=False, allow_blank=True, trim_whitespace=False,
+        help_text="The supervisor's edit of the reply; omitted or blank: send the author's text.",
+    )
+    confirm_public = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Publish even though the reply seems to contain personal data (audited).",
+    )
+
+
+class ReturnInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, help_text="What the author should change.")
+
+
+class DraftRefusedSerializer(serializers.Serializer):
+    """The approved draft could not be sent (409): it is closed, and says why."""
+
+    detail = serializers.CharField()
+    draft = ReplyDraftSerializer()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from inbox.api import views
+from inbox.api import approvals, views
 from routing import api as routing_api
 from routing import rules_api, team_api
 from routing.dashboard_api import DashboardView
@@ -12,6 +12,8 @@ app_name = "api"
 
 router = SimpleRouter()
 router.register("conversations", views.ConversationViewSet, basename="conversation")
+# Replies held for a supervisor's approval (inbox/api/approvals.py, docs/approvals.md).
+router.register("approvals", approvals.ApprovalViewSet, basename="approval")
 # Routing's API (service calendars, SLA policies): routing/api.py, docs/sla.md.
 router.register("service-calendars", routing_api.ServiceCalendarViewSet, basename="servicecalendar")
 router.register("sla-policies", routing_api.SlaPolicyViewSet, basename="slapolicy")

@@ -37,17 +37,27 @@ from inbox.api.serializers import (
     MessageSerializer,
     NoteInputSerializer,
     ReplyCollisionSerializer,
+    ReplyDraftSerializer,
     ReplyInputSerializer,
     ReplyOptionSerializer,
     StatusInputSerializer,
     TeamSerializer,
 )
-from inbox.models import ChannelAccount, Conversation, Message, MessageRevision, SavedReply, Team
+from inbox.models import (
+    ChannelAccount,
+    Conversation,
+    Message,
+    MessageRevision,
+    ReplyDraft,
+    SavedReply,
+    Team,
+)
 from inbox.permissions import (
     REPLY,
     SUPERVISE,
     team_ids_for_user,
     teams_for_user,
+    user_has_team_perm,
 )
 from inbox.selectors import conversations_for_user
 from inbox.services import (
@@ -136,12 +146,14 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             "outside the messaging window, account disconnected) is a 422 with a `detail`. "
             "With `last_seen_message_id`, a reply written before the citizen wrote again or a "
             "colleague answered is not sent: 409 with the newer messages; repeat the request with "
-            "the answer's `last_message_id` to send it anyway."
+            "the answer's `last_message_id` to send it anyway. A public reply that needs a "
+            "supervisor's approval (docs/approvals.md) is not sent: 202 with the draft that waits."
         ),
         parameters=[CONVERSATION_ID],
         request=ReplyInputSerializer,
         responses={
             201: MessageSerializer,
+            202: OpenApiResponse(ReplyDraftSerializer, description="Held for a supervisor's approval; nothing sent."),
             400: OpenApiResponse(description="Malformed input."),
             403: FORBIDDEN,
             404: NOT_FOUND,
@@ -155,6 +167,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=True, methods=["post"], filter_backends=[])
     def reply(self, request, pk=None):
         conversation = self.get_object()
+        # Who may act is settled before the input is read: a refusal never depends on it.
+        if not user_has_team_perm(request.user, conversation.team, REPLY):
+            raise PermissionDenied(_("You cannot answer this team's conversations."))
         data = _valid(ReplyInputSerializer, request)
         saved_reply = None
         if data.get("saved_reply"):
@@ -164,7 +179,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             if saved_reply is None:
                 raise ValidationError({"saved_reply": [_("No such saved reply for this conversation's team.")]})
         try:
-            message = reply_submit(
+            sent = reply_submit(
                 conversation=conversation, user=request.user, text=data["text"], option_key=data["option"],
                 client_token=data.get("client_token", ""), confirm_public=data["confirm_public"],
                 last_seen_message_id=data.get("last_seen_message_id"), saved_reply=saved_reply,
@@ -183,7 +198,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             return Response(ReplyCollisionSerializer(body).data, status=status.HTTP_409_CONFLICT)
         except ReplyRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        if isinstance(sent, ReplyDraft):
+            return Response(ReplyDraftSerializer(sent).data, status=status.HTTP_202_ACCEPTED)
+        return Response(MessageSerializer(sent).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Add an internal note (never sent to the citizen)",
@@ -223,6 +240,13 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=True, methods=["post"], filter_backends=[])
     def assign(self, request, pk=None):
         conversation = self.get_object()
+        # Checked before the input is validated, so that a non-supervisor cannot tell an
+        # existing user id (403) from a missing one (400 "invalid pk"): taking the
+        # conversation for oneself needs the reply permission, anything else supervision.
+        raw = request.data.get("assignee") if hasattr(request.data, "get") else None
+        taking = raw is not None and str(raw) == str(request.user.pk) and not request.data.get("team")
+        if not user_has_team_perm(request.user, conversation.team, REPLY if taking else SUPERVISE):
+            raise PermissionDenied(_("Only a supervisor of the team can assign its conversations."))
         data = _valid(AssignInputSerializer, request)
         new_team: Team | None = data.get("team")
         if data["assignee"] is not None and new_team is None and conversation.team is None:

@@ -655,12 +655,15 @@
       opened = true;
       retryDelay = 5000;
       stopPolling();
+      // Other scripts (static/js/collab.js: presence, approvals) send on it and hear "ci:socket".
+      window.CitizenInbox.socket = socket;
       if (conversationId) socket.send(JSON.stringify({ watch: conversationId }));
       refresh(); // catch up on anything missed while disconnected
     });
     socket.addEventListener("message", function (event) {
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
+      document.dispatchEvent(new CustomEvent("ci:socket", { detail: data }));
       if (data.type === "queue.changed" && page === "queue") refreshQueue();
       if (data.type === "conversation.changed" && page === "conversation") refreshConversation();
       if (data.type === "sla.notification") notify(data.items || []);
