@@ -143,7 +143,7 @@ def _message(message: dict, bot_id: str, action: Action) -> InboundMessage | Ign
             external_id=str(_int(sender.get("id"), "message.from.id")),
             handle=opt_str(sender.get("username"), "message.from.username"),
             name=" ".join(p for p in (first, last) if p),
-            profile={"language_code": language} if language else {},
+            profile={"language": language} if language else {},
         ),
         text=text, sent_at=epoch_time(when, "message.date", unit="s"), attachments=attachments,
         in_reply_to=message_id(chat_id, _int(reply_to["message_id"], "reply_to_message.message_id"))
