@@ -441,3 +441,15 @@ def test_viewing_a_conversation_and_exporting_the_dashboard_are_audited(sim_acco
         (alice.pk, str(c.pk))]
     assert login(carol).get("/api/v1/dashboard/", {"format": "csv"}).status_code == 200
     assert AuditEvent.objects.get(verb="dashboard.export").actor == carol
+
+
+def test_changes_in_the_admin_site_are_copied_to_the_trail(dave, alice):
+    response = login(dave).post(f"/admin/auth/user/{alice.pk}/change/", {
+        "username": "alice", "first_name": "Alícia", "last_name": "", "email": "", "is_active": "on",
+        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", "initial-date_joined_0": "2026-01-01",
+        "initial-date_joined_1": "00:00:00",
+    })
+    assert response.status_code == 302, response.content.decode()[:300]
+    event = AuditEvent.objects.get(verb="admin.change")
+    assert (event.actor, event.target_type, event.target_id) == (dave, "auth.user", str(alice.pk))
+    assert "First name" in event.data["change"]
