@@ -26,8 +26,11 @@ Figures are printed and written to bench/results/routing-<time>.json; never fail
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -153,6 +156,16 @@ def evaluation(rng: random.Random, n: int) -> dict:
             "has_attachment": rng.random() < 0.1, "lists_of": frozenset, "inside_of": lambda: True,
         })
     timings, matched = [], 0
+    gc_pauses: list[float] = []
+    gc_began = [0]
+
+    def gc_watch(phase: str, _info: dict) -> None:
+        if phase == "start":
+            gc_began[0] = time.perf_counter_ns()
+        else:
+            gc_pauses.append((time.perf_counter_ns() - gc_began[0]) / 1000)
+
+    gc.callbacks.append(gc_watch)
     for facts in subjects:
         began = time.perf_counter_ns()
         subject = Subject(**facts)
@@ -162,9 +175,26 @@ def evaluation(rng: random.Random, n: int) -> dict:
             explain(rule.tree, subject)
         timings.append((time.perf_counter_ns() - began) / 1000)
         matched += bool(result.matched)
+    gc.callbacks.remove(gc_watch)
     return {"rules": len(rules.rules), "messages": n, "matched": matched,
             "p50_us": percentile(timings, 50), "p95_us": percentile(timings, 95),
-            "p99_us": percentile(timings, 99), "max_us": max(timings)}
+            "p99_us": percentile(timings, 99), "max_us": max(timings),
+            "gc_collections": len(gc_pauses), "gc_max_us": max(gc_pauses, default=0),
+            "noise": noise(n)}
+
+
+def noise(n: int) -> dict:
+    """The machine's own tail: the same fixed piece of pure-Python work (about the median
+    evaluation's length) timed ``n`` times. On a shared machine its p99 is far above its
+    p50 (the process is descheduled), and the evaluation's p99 is read against it."""
+    timings = []
+    for _ in range(n):
+        began = time.perf_counter_ns()
+        total = 0
+        for i in range(800):
+            total += i
+        timings.append((time.perf_counter_ns() - began) / 1000)
+    return {"p50_us": percentile(timings, 50), "p99_us": percentile(timings, 99), "max_us": max(timings)}
 
 
 def data_reset() -> None:
@@ -206,12 +236,14 @@ def ingest_http(messages: int, env: dict) -> float:
 
 def main() -> None:
     args = arguments()
+    load_start = os.getloadavg()
     env = apply_environ()
     database_ensure(env["DATABASE_URL"])
     manage("migrate", "--noinput", "-v", "0", env=env)
     django_setup()
 
     from bench.ingest import fixtures_ensure
+    from routing.rules import ruleset
 
     rng = random.Random(args.seed)
     fixtures_ensure()
@@ -221,9 +253,12 @@ def main() -> None:
 
     rounds: dict[str, list[float]] = {"none": [], "500 rules": []}
     start = 0
-    for _ in range(1 if args.http else args.rounds):
-        for label in ("none", "500 rules"):
+    for round_ in range(1 if args.http else args.rounds):
+        # Alternate which goes first, so that a machine getting busier (or quieter) during
+        # the run does not favour one rule set.
+        for label in (("none", "500 rules") if round_ % 2 == 0 else ("500 rules", "none")):
             rules_set([] if label == "none" else bodies)
+            ruleset()  # compiled once per version, as a worker does at its first batch after a change
             data_reset()
             if args.http:
                 rounds[label].append(ingest_http(args.messages, env))
@@ -231,18 +266,28 @@ def main() -> None:
                 rounds[label].append(ingest_in_process(rng, args.messages, args.batch, start))
             start += args.messages
     best = {label: max(values) for label, values in rounds.items()}
+    paired = [r / n for r, n in zip(rounds["500 rules"], rounds["none"], strict=True) if n]
     figures["ingest"] = {"mode": "http" if args.http else "in-process", "messages": args.messages,
                          "batch": args.batch, "rounds": rounds, "best_messages_per_s": best,
-                         "ratio": best["500 rules"] / best["none"] if best["none"] else None}
+                         "ratio": best["500 rules"] / best["none"] if best["none"] else None,
+                         "paired_ratios": paired,
+                         "median_paired_ratio": statistics.median(paired) if paired else None}
+    figures["load_average"] = {"start": load_start, "end": os.getloadavg()}
     ev, ing = figures["evaluation"], figures["ingest"]
     print(table([
+        ("load average (1, 5, 15 min)", "start " + " ".join(f"{v:.2f}" for v in load_start)
+         + ", end " + " ".join(f"{v:.2f}" for v in figures["load_average"]["end"])),
         ("rules", str(ev["rules"])),
         ("messages", f"{ev['messages']:,} ({ev['matched']:,} matched a rule)"),
         ("evaluation p50 / p95 / p99", f"{ev['p50_us']:.0f} / {ev['p95_us']:.0f} / {ev['p99_us']:.0f} µs"),
-        ("evaluation max", f"{ev['max_us']:.0f} µs"),
+        ("evaluation max", f"{ev['max_us']:.0f} µs ({ev['gc_collections']} GC runs, longest "
+                           f"{ev['gc_max_us']:.0f} µs)"),
+        ("noise: fixed work p50 / p99", f"{ev['noise']['p50_us']:.0f} / {ev['noise']['p99_us']:.0f} µs"),
         (f"ingest, no rules ({ing['mode']})", " ".join(f"{v:.0f}" for v in rounds["none"]) + " msg/s"),
         (f"ingest, 500 rules ({ing['mode']})", " ".join(f"{v:.0f}" for v in rounds["500 rules"]) + " msg/s"),
         ("500 rules / none (best rounds)", f"{ing['ratio']:.3f}" if ing["ratio"] else "—"),
+        ("500 rules / none (median of rounds)",
+         f"{ing['median_paired_ratio']:.3f}" if ing["median_paired_ratio"] else "—"),
     ], "Routing rules"))
     print("written to", results_write("routing", figures))
     rules_set([])  # leave the bench database as bench/ingest.py expects it

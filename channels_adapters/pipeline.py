@@ -199,7 +199,7 @@ def _store(events: Sequence[RawEvent], parsed: Sequence[ParseResult | str]) -> I
     if revoked:
         accounts_mark_revoked({e.platform for e in events}, revoked)
     _reachability_apply(events, [c for r in readable.values() for c in r.reachability])
-    conversations_route(result.new_conversation_ids)
+    conversations_route(result.new_conversation_ids, result.new_message_ids)  # and the rules on follow-ups
     sla.after_ingest(result.new_conversation_ids, result.new_message_ids)
     autoreplies_after_ingest(result.new_conversation_ids, result.new_message_ids)
     transaction.on_commit(partial(realtime.conversations_changed, set(result.touched_conversation_ids)))

@@ -280,6 +280,73 @@ def person_deactivate(*, actor, user) -> int:
     return len(released)
 
 
+class TakeRefused(Exception):
+    """A "Take" that cannot be done; ``code``: ``taken`` (someone else holds it: ``holder``),
+    ``closed`` (resolved or spam), ``capacity`` (the taker holds the team's capacity),
+    ``forbidden`` (the taker may not answer for the team)."""
+
+    def __init__(self, code: str, message: str, *, holder=None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.holder = code, message, holder
+
+
+def _name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def conversation_take(*, conversation: Conversation, user) -> Conversation:
+    """"Take" (assign to me) a conversation that nobody holds: a conditional UPDATE
+    (``assignee IS NULL``, same team, still open), so of two officers who click at once one
+    wins and the other is told who took it (``TakeRefused``, code ``taken``).
+
+    Only for those who may answer for the conversation's team, and within the team's
+    capacity for the conversation's kind (the taker's open conversations of that kind, over
+    every team, as automatic assignment counts them; a supervisor can still give more by
+    hand). The taker's own takes are serialised by a lock on their ``OfficerProfile`` row
+    (the one automatic assignment takes), so two tabs, or a take and the backlog sweep,
+    cannot both pass the capacity check. Audited (``conversation.take``)."""
+    from django.utils.translation import gettext as _
+
+    from inbox.permissions import REPLY, user_has_team_perm
+
+    team = conversation.team
+    if team is None or not user_has_team_perm(user, team, REPLY):
+        raise TakeRefused("forbidden", _("You cannot work on this team's conversations."))
+    now = timezone.now()
+    with transaction.atomic():
+        # The same row automatic assignment locks (SKIP LOCKED) before counting a load; a
+        # user without a profile (an admin) locks their user row instead.
+        if OfficerProfile.objects.select_for_update().filter(user_id=user.pk).values_list("pk").first() is None:
+            get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
+        capacity = _capacity(team, conversation.kind)
+        held = Conversation.objects.filter(assignee_id=user.pk, kind=conversation.kind,
+                                           status__in=LOAD_STATUSES).count()
+        if held >= capacity:
+            raise TakeRefused("capacity", _(
+                "You already hold %(held)s open conversations of this kind; %(team)s gives an officer at "
+                "most %(capacity)s. Finish one first, or ask a supervisor.")
+                % {"held": held, "team": team.name, "capacity": capacity})
+        claimed = Conversation.objects.filter(
+            pk=conversation.pk, team_id=team.pk, assignee__isnull=True, status__in=LOAD_STATUSES,
+        ).update(assignee_id=user.pk, assigned_at=now, updated_at=now)
+        if not claimed:
+            current = Conversation.objects.select_related("assignee").get(pk=conversation.pk)
+            if current.assignee_id == user.pk:
+                raise TakeRefused("taken", _("You already hold this conversation."), holder=user)
+            if current.assignee_id is not None:
+                raise TakeRefused("taken", _("%(name)s took this conversation first.")
+                                  % {"name": _name(current.assignee)}, holder=current.assignee)
+            if current.team_id != team.pk:
+                raise TakeRefused("closed", _("This conversation has moved to another team."))
+            raise TakeRefused("closed", _("This conversation is closed (%(status)s).")
+                              % {"status": current.get_status_display().lower()})
+        conversation.assignee, conversation.assigned_at, conversation.updated_at = user, now, now
+        audit_record(user, "conversation.take", conversation, team=team.pk, assignee=user.pk,
+                     held_before=held, capacity=capacity)
+        transaction.on_commit(lambda: realtime.conversations_changed([conversation.pk]))
+    return conversation
+
+
 def team_queue_counts(team_ids: Sequence[int]) -> dict[int, int]:
     """Unassigned waiting conversations per team (the team pages show them)."""
     rows = (
@@ -291,8 +358,10 @@ def team_queue_counts(team_ids: Sequence[int]) -> dict[int, int]:
 
 __all__ = [
     "BacklogResult",
+    "TakeRefused",
     "assign_backlog",
     "available_profiles",
+    "conversation_take",
     "conversations_assign",
     "person_deactivate",
     "team_queue_counts",

@@ -61,12 +61,13 @@ FIELDS: dict[str, dict[str, str]] = {
 
 ACTIONS: dict[str, dict[str, str]] = {
     # action type -> field -> kind of value (a trailing "?" marks an optional field)
-    "route_to_team": {"team": "slug"},
+    # "reassign": on a follow-up, act even on a conversation an officer holds (rules_apply).
+    "route_to_team": {"team": "slug", "reassign?": "bool"},
     "set_priority": {"value": "priority"},
     "add_tags": {"tags": "strings"},
-    "assign_to": {"user": "slug"},
+    "assign_to": {"user": "slug", "reassign?": "bool"},
     "auto_reply": {"saved_reply": "id", "delay_minutes?": "count"},
-    "mark_spam": {},
+    "mark_spam": {"reassign?": "bool"},
     "apply_sla_policy": {"policy": "id"},
 }
 
@@ -83,12 +84,16 @@ class RuleInvalid(ValueError):
 # --- text ------------------------------------------------------------------------------------
 
 _WORD = re.compile(r"\w+")
+# Every mark with a combining class (what ``unicodedata.combining`` is true for), removed in
+# one C pass instead of a Python loop over the characters (a third of tokenising's time).
+_MARKS = regex.compile(r"\P{ccc=0}+")
 
 
 def fold(text: str) -> str:
     """Lower case without accents: ``Mercè`` → ``merce``, ``RESIDUS`` → ``residus``."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    if text.isascii():  # most messages: NFKD and case folding change nothing but the case
+        return text.lower()
+    return _MARKS.sub("", unicodedata.normalize("NFKD", text.casefold()))
 
 
 def words_of(text: str) -> list[str]:
@@ -134,6 +139,35 @@ def _nested_quantifier(pattern: str) -> bool:
         return False
 
     return walk(tree, False)
+
+
+def required_literal(pattern: str) -> str:
+    """The longest run of plain ASCII letters and digits that every match of ``pattern``
+    contains (``\\bbus\\s+\\d+`` → ``bus``), case-folded; "" when there is none or the
+    pattern cannot be read. ASCII only: a character that matches an ASCII letter under
+    ``IGNORECASE`` (``K`` for Kelvin, ``ſ``) case-folds to it, so "not in the case-folded
+    text" proves there is no match."""
+    try:
+        from re import _parser as sre_parse  # Python 3.11+
+    except ImportError:  # pragma: no cover
+        import sre_parse  # type: ignore[no-redef]
+    try:
+        tree = sre_parse.parse(pattern)
+    except Exception:
+        return ""
+    if any(op is sre_parse.BRANCH for op, _av in tree):
+        return ""  # top-level alternatives: nothing is required of every match
+    best, run = "", ""
+    for op, av in tree:
+        ch = chr(av) if op is sre_parse.LITERAL else ""
+        if ch.isascii() and ch.isalnum():
+            run += ch.lower()
+            best = max(best, run, key=len)
+        elif op is sre_parse.AT:
+            continue  # \b, ^ and $ match no character: the run goes on
+        else:
+            run = ""
+    return best
 
 
 def regex_check(pattern: Any, path: str) -> regex.Pattern:
@@ -280,6 +314,7 @@ class Subject:
         "_inside_of",
         "_lists",
         "_lists_of",
+        "_lowered",
         "_padded",
         "_words",
         "account_id",
@@ -303,6 +338,7 @@ class Subject:
         self.verified, self.followers, self.has_attachment = verified, followers, has_attachment
         self._words: frozenset[str] | None = None
         self._padded: str | None = None
+        self._lowered: str | None = None
         self._lists: frozenset[str] | None = None
         self._lists_of = lists_of
         self._inside: bool | None = None
@@ -316,6 +352,13 @@ class Subject:
             self._words = frozenset(tokens)
             self._padded = f" {' '.join(tokens)} "
         return self._words
+
+    @property
+    def lowered(self) -> str:
+        """The text case-folded (accents kept), for the regular expressions' literals."""
+        if self._lowered is None:
+            self._lowered = self.text.lower() if self.text.isascii() else self.text.casefold()
+        return self._lowered
 
     @property
     def padded(self) -> str:
@@ -367,8 +410,13 @@ def _leaf_test(name: str, op: str, value: Any, path: str) -> Test:
         return lambda s: (not singles.isdisjoint(s.words)) or any(p in s.padded for p in phrases)
     if name == "text" and op == "matches":
         pattern = regex.compile(value, regex.IGNORECASE)
+        literal = required_literal(value)
 
         def matches(s: Subject) -> bool:
+            # A text without the literal every match contains cannot match: one substring
+            # test (50 ns) instead of a guarded search (2–8 µs) for most messages.
+            if literal and literal not in s.lowered:
+                return False
             try:
                 return pattern.search(s.text, timeout=REGEX_TIMEOUT) is not None
             except TimeoutError:

@@ -126,6 +126,8 @@ def _builder_options() -> dict:
             "yes": _("yes"), "no": _("no"), "comma": _("separate with commas"),
             "delay": _("delay (minutes)"), "choose": _("choose…"), "field": _("Field"),
             "operator": _("Operator"), "value": _("Value"), "action": _("Action"),
+            "reassign": _("even if an officer holds it"),
+            "missing": _("%(name)s (does not exist any more: skipped)"),
         },
     }
 

@@ -18,7 +18,8 @@ from inbox.audit import audit_record, audit_record_many
 from inbox.models import Conversation, Team
 from routing.assignment import conversations_assign
 from routing.models import ServiceCalendar, SlaPolicy
-from routing.rules_apply import rules_apply
+from routing.rules import Ruleset, ruleset
+from routing.rules_apply import followups_apply, rules_apply
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,13 @@ def fallback_team() -> Team | None:
     return team or Team.objects.order_by("id").first()
 
 
-def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
+def conversations_route(conversation_ids: Sequence[int], message_ids: Sequence[int] = ()) -> list[Conversation]:
     """Route the given conversations that no team holds yet. Safe to call twice.
+
+    ``message_ids`` (the batch's new messages): the rules are also evaluated on each inbound
+    follow-up among them, once the new conversations are placed
+    (``routing.rules_apply.followups_apply``: a follow-up re-routes, raises the priority,
+    tags, but never takes a conversation from its officer unless the rule says so).
 
     The routing rules (``routing.rules``, docs/routing.md) are tried in order on each
     conversation's first message; what matched acts (team, priority, tags, officer,
@@ -39,6 +45,17 @@ def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
     fallback team. Set-based: a fixed number of queries per batch, plus one per action that
     cannot be grouped (an explicit officer, an automatic reply).
     """
+    if not conversation_ids and not message_ids:
+        return []
+    rules = ruleset()  # one look at the rules' generation per batch
+    with transaction.atomic():
+        routed = _route_new(conversation_ids, rules)
+        if message_ids and rules.rules:
+            followups_apply(message_ids, now=timezone.now(), rules=rules)
+    return routed
+
+
+def _route_new(conversation_ids: Sequence[int], rules: Ruleset) -> list[Conversation]:
     if not conversation_ids:
         return []
     with transaction.atomic():
@@ -51,7 +68,7 @@ def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
         if not conversations:
             return []
         now = timezone.now()
-        placed = rules_apply(conversations, now=now)
+        placed = rules_apply(conversations, now=now, rules=rules)
         fallback = None
         by_team: dict[int, list[Conversation]] = {}
         teams: dict[int, Team] = {}
@@ -77,17 +94,13 @@ def conversations_route(conversation_ids: Sequence[int]) -> list[Conversation]:
             if waiting:
                 conversations_assign(waiting)  # the team's strategy (routing/assignment.py)
         routed = [c for group in by_team.values() for c in group]
-        # Few distinct placements per batch: one UPDATE each.
-        placements: dict[tuple, list[int]] = {}
+        # One UPDATE for the batch whatever the placements (each rule names itself in
+        # routed_by: with many rules a statement per placement was a statement per rule).
         for c in routed:
-            key = (c.team_id, c.assignee_id if c.id not in placed.explicit_assignee else None,
-                   c.routed_by, c.priority, c.status)
-            placements.setdefault(key, []).append(c.id)
-        for (team_id, assignee_id, routed_by, priority, status), ids in placements.items():
-            Conversation.objects.filter(id__in=ids).update(
-                team_id=team_id, assignee_id=assignee_id, routed_by=routed_by, routed_at=now,
-                priority=priority, status=status,
-            )
+            if c.id in placed.explicit_assignee:
+                c.assignee_id = None  # placed.finish assigns them, audited
+        Conversation.objects.bulk_update(
+            routed, ["team", "assignee", "routed_by", "routed_at", "priority", "status"], batch_size=500)
         audit_record_many(
             None, "conversation.route",
             [(c, {"team": c.team_id, "assignee": c.assignee_id, "rule": c.routed_by}) for c in routed],

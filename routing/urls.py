@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from routing import rules_views, views
+from routing import rules_views, take, views
 
 app_name = "routing"
 
@@ -23,4 +23,6 @@ urlpatterns = [
     path("routing-rules/new/", rules_views.rule_edit, name="rule_new"),
     path("routing-rules/<int:pk>/", rules_views.rule_edit, name="rule"),
     path("routing-rules/<int:pk>/action/", rules_views.rule_action, name="rule_action"),
+    # "Take" (assign to me, if nobody holds it): routing/take.py.
+    path("conversations/<int:pk>/take/", take.conversation_take_view, name="conversation_take"),
 ]

@@ -7,6 +7,7 @@ from inbox.api import approvals, views
 from routing import api as routing_api
 from routing import rules_api, team_api
 from routing.dashboard_api import DashboardView
+from routing.take import ConversationTakeView
 
 app_name = "api"
 
@@ -22,6 +23,8 @@ router.register("routing-rules", rules_api.RoutingRuleViewSet, basename="routing
 
 urlpatterns = [
     path("conversations/<int:pk>/messages/", views.ConversationMessagesView.as_view(), name="conversation-messages"),
+    # "Take" (assign to me, if nobody holds it; 409 when taken): routing/take.py.
+    path("conversations/<int:pk>/take/", ConversationTakeView.as_view(), name="conversation-take"),
     path("teams/", views.TeamListView.as_view(), name="team-list"),
     # A team's assignment settings, the caller's presence: routing/team_api.py.
     path("teams/<slug:slug>/", team_api.TeamDetailView.as_view(), name="team-detail"),

@@ -92,5 +92,14 @@ def latest_trace(conversation):
 
 
 @register.simple_tag
+def routing_traces(conversation, limit: int = 3) -> list:
+    """The evaluations worth showing on the conversation page (one query): the latest ones
+    in which a rule matched (the first message's routing, a follow-up that re-routed or
+    raised the priority), newest first; when none matched, the latest evaluation."""
+    recent = list(RoutingTrace.objects.filter(conversation_id=conversation.pk).order_by("-evaluated_at", "-id")[:20])
+    return [t for t in recent if t.matches][:limit] or recent[:1]
+
+
+@register.simple_tag
 def rules_link(user) -> bool:
     return can_manage_channels(user) or sees_channel_accounts(user)

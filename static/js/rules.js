@@ -33,6 +33,13 @@
 
   function select(label, pairs, value, onChange) {
     var s = el("select", { "aria-label": label });
+    var known = pairs.some(function (p) { return String(p[0]) === String(value); });
+    if (!known && value != null && value !== "") {
+      // A team, officer, saved reply or policy that no longer exists: shown as such (and
+      // kept) rather than silently replaced by the first choice.
+      s.appendChild(el("option", { value: String(value), text: label_missing(value) }));
+      s.classList.add("is-missing");
+    }
     pairs.forEach(function (p) {
       var o = el("option", { value: String(p[0]), text: p[1] });
       if (String(p[0]) === String(value)) o.selected = true;
@@ -45,6 +52,7 @@
   function listText(value) { return Array.isArray(value) ? value.join(", ") : (value == null ? "" : String(value)); }
   function splitList(text) { return text.split(",").map(function (s) { return s.trim(); }).filter(Boolean); }
   function label(key) { return L[key] || key; }
+  function label_missing(value) { return (L.missing || "%(name)s").replace("%(name)s", String(value)); }
 
   // --- conditions -------------------------------------------------------------------------
 
@@ -156,6 +164,11 @@
         row.appendChild(select(label(action.type) + ": " + name, pairs, action[name], function (v) {
           action[name] = (name === "saved_reply" || name === "policy") ? parseInt(v, 10) : v; changed();
         }));
+      } else if (name === "reassign") {
+        var box = el("input", { type: "checkbox" });
+        box.checked = !!action.reassign;
+        box.addEventListener("change", function () { if (box.checked) action.reassign = true; else delete action.reassign; changed(); });
+        row.appendChild(el("label", { class: "check-row rb-reassign" }, [box, document.createTextNode(" " + label("reassign"))]));
       } else if (name === "delay_minutes") {
         var n = el("input", { type: "number", min: "0", "aria-label": label("delay"), placeholder: label("delay"), value: action.delay_minutes == null ? "" : String(action.delay_minutes) });
         n.addEventListener("input", function () { if (n.value === "") delete action.delay_minutes; else action.delay_minutes = parseInt(n.value, 10); changed(); });
