@@ -325,6 +325,17 @@ FIRST_RESPONSE_TARGET_MINUTES = env_int("FIRST_RESPONSE_TARGET_MINUTES", 120, mi
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 200, minimum=1)
 INGEST_BATCH_BYTES = env_int("INGEST_BATCH_BYTES", 512 * 1024, minimum=1)
 
+# --- E-mail: SLA warnings, breaches and escalations (routing/sla_scan.py) ----------------------
+# Without EMAIL_HOST nothing is sent by e-mail (the live notifications in the browser still are).
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "citizen-inbox@localhost")
+# A mail server that does not answer must not hold the scan's worker for long.
+EMAIL_TIMEOUT = 10
+
 # --- The public record: exports, retention (docs/public-record.md) ------------------------
 # Archives (FOI and data-subject exports) are written here and deleted when they expire; the
 # web and worker processes must share it (docker-compose.yml: the record-exports volume).

@@ -7,7 +7,7 @@ Called after commit, so a browser that refetches sees the new rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -17,17 +17,22 @@ from inbox.models import Conversation
 logger = logging.getLogger(__name__)
 
 
-def conversations_changed(conversation_ids: Iterable[int], *, pages: bool = True) -> None:
+def conversations_changed(conversation_ids: Iterable[int], *, pages: bool = True,
+                          team_of: Mapping[int, int | None] | None = None) -> None:
     """``pages=False`` tells the queues only (one message per team): the SLA scan may change
     thousands of conversations at once, and a message per conversation page costs a Redis
-    round trip each."""
+    round trip each. ``team_of`` (conversation id → team id), when the caller has them, saves
+    reading them again."""
     ids = sorted(set(conversation_ids))
     if not ids:
         return
     layer = get_channel_layer()
     if layer is None:
         return
-    rows = Conversation.objects.filter(id__in=ids).values_list("id", "team_id")
+    if team_of is not None:
+        rows = [(i, team_of[i]) for i in ids]
+    else:
+        rows = Conversation.objects.filter(id__in=ids).values_list("id", "team_id")
     teams: dict[int | None, list[int]] = {}
     for conversation_id, team_id in rows:
         teams.setdefault(team_id, []).append(conversation_id)
