@@ -75,7 +75,8 @@ def download_and_check(page: Page) -> zipfile.ZipFile:
     return archive
 
 
-def test_admin_exports_a_person_and_a_day_of_an_account_and_finds_both_in_the_trail(live_server, records, page):
+def test_admin_exports_a_person_and_a_day_of_an_account_and_finds_both_in_the_trail(live_server, records, page,
+                                                                                     tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     base = live_server.url
     page.goto(f"{base}/records/people/")
@@ -114,6 +115,21 @@ def test_admin_exports_a_person_and_a_day_of_an_account_and_finds_both_in_the_tr
     assert len(transcripts) == 2  # the day's two conversations, not the one three days later
     pere = next(foi.read(n).decode() for n in transcripts if "Pere Soler" in foi.read(n).decode())
     assert "&lt;b&gt;escombraries&lt;/b&gt;" in pere
+    # The transcript opens from the unpacked archive, with nothing fetched from elsewhere.
+    unpacked = tmp_path / "foi"
+    foi.extractall(unpacked)
+    requests: list[str] = []
+
+    def note(request):
+        requests.append(request.url)
+
+    page.on("request", note)
+    page.goto((unpacked / transcripts[0]).as_uri())
+    expect(page.locator(".msg")).to_have_count(1)
+    page.screenshot(path=ARTIFACTS / "records-transcript.png", full_page=True)
+    assert all(url.startswith("file://") for url in requests), requests
+    page.remove_listener("request", note)
+    page.goto(f"{base}/records/exports/")
 
     # Both requests and both downloads are on the record.
     page.get_by_role("link", name="Audit trail").click()
