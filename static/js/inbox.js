@@ -157,10 +157,14 @@
     }
     return total;
   }
+  // The counter's words come from the page, in the interface language (data-label-* on #reply-counter).
+  function counterLabel(name, fallback) {
+    return (counter && counter.getAttribute("data-label-" + name)) || fallback;
+  }
   function measure(text, counting) {
-    if (counting === "x") return [xWeighted(text), "characters as X counts them"];
-    if (counting === "bytes") return [new TextEncoder().encode(text).length, "bytes"];
-    return [Array.from(text).length, "characters"];
+    if (counting === "x") return [xWeighted(text), counterLabel("limit-x", "{n} / {limit} characters as X counts them")];
+    if (counting === "bytes") return [new TextEncoder().encode(text).length, counterLabel("limit-bytes", "{n} / {limit} bytes")];
+    return [Array.from(text).length, counterLabel("limit", "{n} / {limit} characters")];
   }
   function updateCounter() {
     if (!replyText || !counter) return;
@@ -169,11 +173,11 @@
     var length = measured[0];
     var limit = currentLimit();
     if (limit) {
-      counter.textContent = length + " / " + limit + " " + measured[1];
+      counter.textContent = measured[1].replace("{n}", String(length)).replace("{limit}", String(limit));
       counter.classList.toggle("is-over", length > limit);
-      if (length > limit) counter.textContent += " — " + (length - limit) + " too many";
+      if (length > limit) counter.textContent += " " + counterLabel("over", "— {n} too many").replace("{n}", String(length - limit));
     } else {
-      counter.textContent = length + " characters";
+      counter.textContent = counterLabel("count", "{n} characters").replace("{n}", String(length));
       counter.classList.remove("is-over");
     }
   }
@@ -520,7 +524,7 @@
       if (fresh) {
         newCount += fresh;
         queueLive.hidden = false;
-        queueLive.textContent = newCount + " new";
+        queueLive.textContent = (queueLive.getAttribute("data-label-new") || "{n} new").replace("{n}", String(newCount));
         document.title = "(" + newCount + ") " + document.title.replace(/^\(\d+\) /, "");
       }
     }).catch(function () { /* keep the current list; the next event or poll retries */ });
@@ -580,19 +584,35 @@
     timelineMessages(timeline).forEach(function (m) { known[m.dataset.id] = true; });
     var seen = seenField ? parseInt(seenField.value || "0", 10) : 0;
     var unseenAnswers = 0;
+    var freshFromCitizen = [];
     timelineMessages(content).forEach(function (m) {
       if (known[m.dataset.id]) return;
       freshIds[m.dataset.id] = true;
+      if (m.classList.contains("msg-in")) freshFromCitizen.push(m);
       // Notes do not stop a reply (see message_reply_collisions_check); messages to or from the citizen do.
       if (!m.classList.contains("msg-note") && parseInt(m.dataset.id, 10) > seen) unseenAnswers += 1;
     });
     var nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 120;
     timeline.replaceChildren(content);
     markNew(timeline);
-    if (timelineLive) timelineLive.textContent = timelineLive.getAttribute("data-label-updated") || "The conversation was updated.";
+    if (timelineLive) timelineLive.textContent = announcement(freshFromCitizen);
     if (nearBottom) timeline.lastElementChild && timeline.lastElementChild.scrollIntoView({ block: "nearest" });
     if (composerEmpty()) markSeen();
     else if (unseenAnswers && composerNews) composerNews.hidden = false;
+  }
+  // What the live region says (screen readers): the citizen's new message itself when one
+  // came, how many when several did, else that the conversation changed.
+  function announcement(fromCitizen) {
+    var label = function (name, fallback) { return timelineLive.getAttribute("data-label-" + name) || fallback; };
+    if (fromCitizen.length === 1) {
+      var text = fromCitizen[0].querySelector(".msg-text");
+      var words = text ? text.textContent.replace(/\s+/g, " ").trim().slice(0, 200) : "";
+      return label("new-message", "New message from the citizen: {text}").replace("{text}", words);
+    }
+    if (fromCitizen.length > 1) {
+      return label("new-messages", "New messages from the citizen: {n}").replace("{n}", String(fromCitizen.length));
+    }
+    return label("updated", "The conversation was updated.");
   }
   function withoutTokens(html) {
     return html.replace(/name="csrfmiddlewaretoken" value="[^"]*"/g, "");
