@@ -133,8 +133,10 @@ def main() -> None:
             began = time.perf_counter()
             result = sla_scan(now=now)
             elapsed = time.perf_counter() - began
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"{label}: {elapsed:.2f} s — {result.clocks:,} clocks handled, {result.events:,} ledger rows, "
-              f"{result.notifications:,} notifications ({len(queries.captured_queries)} queries)")
+              f"{result.notifications:,} notifications ({len(queries.captured_queries)} queries; "
+              f"load average {load})", flush=True)
 
     print(f"running clocks: {SlaClock.objects.filter(state='running').count():,}; due at {NOW:%a %H:%M}: {due_now:,}")
     timed("nothing due yet (scan at noon)", NOW)

@@ -293,6 +293,41 @@ class OfficerHour(models.Model):
         return f"{self.hour:%Y-%m-%d %H}:00 officer {self.officer_id}: {self.replies}"
 
 
+class SlaRollup(models.Model):
+    """Counters of the dashboard's periods, kept current by ``routing.sla`` as facts are written
+    and recomputed by ``manage.py sla_rebuild_rollups`` (routing/sla_rollups.py).
+
+    A row counts the first responses of the ``days`` days ending on ``end_day`` (1, 7 and 30:
+    today, 7 and 30 days) for a team (0: none), a channel account and, for ``officer`` rows, an
+    officer: per ``measure``, a count per ``bucket`` — response minutes in fixed buckets (see
+    ``routing.sla_rollups.bucket_of``) or an outcome code. A fact adds to each window that
+    contains its day, so a period is read as one range of a few thousand rows, whatever the
+    number of conversations, and its percentiles come from the buckets.
+    """
+
+    end_day = models.DateField()
+    days = models.PositiveSmallIntegerField()
+    measure = models.CharField(max_length=8)
+    team_key = models.PositiveIntegerField(default=0)
+    account_key = models.PositiveIntegerField(default=0)
+    officer_key = models.PositiveIntegerField(default=0)
+    bucket = models.IntegerField(default=0)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the read path: (end_day, days, measure) then the keys; n included, so a
+            # period is an index-only range scan.
+            models.UniqueConstraint(
+                fields=["end_day", "days", "measure", "team_key", "account_key", "officer_key", "bucket"],
+                name="sla_rollup_uniq", include=["n"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.days}d to {self.end_day}: {self.bucket} × {self.n}"
+
+
 # --- Routing rules (docs/routing.md) ---------------------------------------------------------
 
 

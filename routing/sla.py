@@ -3,7 +3,8 @@
 Every function takes ids (the ingest path hands over batches) and costs a fixed number of
 queries whatever the batch size. The ledger (``SlaEvent``) gets each start, pause, resume,
 fulfilment and stop once; the conversation's denormalised columns and the rollups
-(``SlaResponseFact``, ``VolumeHour``) are written in the same transaction. See docs/sla.md.
+(``SlaResponseFact``, the dashboard's windows ``SlaRollup`` — routing/sla_rollups.py —,
+``VolumeHour``, ``OfficerHour``) are written in the same transaction. See docs/sla.md.
 
 Callers (pipeline, outbound delivery, views, API) call these explicitly after the core
 write they follow — never through signals:
@@ -27,6 +28,7 @@ from inbox.db import insert_ignoring_conflicts, update_rows
 from inbox.models import Conversation, Message, SavedReply
 from routing.calendars import Calendar, CalendarError, calendar_for
 from routing.models import SlaClock, SlaEvent, SlaPolicy, SlaResponseFact
+from routing.sla_rollups import after_holding_row, fact_rows, rollups_add
 
 Kind, State, MetKind = SlaClock.Kind, SlaClock.State, SlaClock.MetKind
 RESPONSE_KINDS = (Kind.FIRST_RESPONSE, Kind.NEXT_RESPONSE, Kind.SUBSTANTIVE)
@@ -202,12 +204,38 @@ def first_response_start(conversation_ids: Sequence[int], *, now: datetime | Non
         return []
     policies = active_policies()
     cals = _Calendars(c.account for c in conversations)
+    clocks = []
+    for c in conversations:
+        policy, cal = policy_choose(c, policies), cals.get(c.account.calendar_id)
+        # The resolution target (when the policy sets one) runs from the same first message.
+        clocks += [_new_clock(c, Kind.FIRST_RESPONSE, c.first_inbound_at, policy, cal, now),
+                   _new_clock(c, Kind.RESOLUTION, c.first_inbound_at, policy, cal, now)]
+    started = _clocks_insert([c for c in clocks if c is not None], now)
+    _conversations_refresh({c.conversation_id for c in started}, now=now)
+    return [c for c in started if c.kind == Kind.FIRST_RESPONSE]
+
+
+def resolution_start(started_at: dict[int, datetime], *, now: datetime | None = None) -> list[SlaClock]:
+    """Start a resolution clock for reopened conversations (id → when they came back) whose
+    policy sets a resolution target and that have none open. Safe to call twice."""
+    now = now or timezone.now()
+    if not started_at:
+        return []
+    open_ids = set(
+        SlaClock.objects.filter(conversation_id__in=list(started_at), kind=Kind.RESOLUTION, state__in=OPEN)
+        .values_list("conversation_id", flat=True)
+    )
+    conversations = [c for c in _conversations(set(started_at) - open_ids) if c.status not in CLOSED_STATUSES]
+    if not conversations:
+        return []
+    policies = active_policies()
+    cals = _Calendars(c.account for c in conversations)
     clocks = [
-        _new_clock(c, Kind.FIRST_RESPONSE, c.first_inbound_at, policy_choose(c, policies),
+        _new_clock(c, Kind.RESOLUTION, started_at[c.id], policy_choose(c, policies),
                    cals.get(c.account.calendar_id), now)
         for c in conversations
     ]
-    started = _clocks_insert([c for c in clocks if c is not None], now)
+    started = _clocks_insert([c for c in clocks if c is not None], now, data={"after": "reopen"})
     _conversations_refresh({c.conversation_id for c in started}, now=now)
     return started
 
@@ -296,6 +324,7 @@ def conversations_sync(conversation_ids: Iterable[int], *, now: datetime | None 
         events: list[SlaEvent] = []
         closed_unanswered: list[SlaClock] = []
         restart: dict[int, datetime] = {}
+        reopened: dict[int, datetime] = {}
         for conversation_id in ids:
             status = statuses.get(conversation_id)
             if status is None:
@@ -307,8 +336,18 @@ def conversations_sync(conversation_ids: Iterable[int], *, now: datetime | None 
                 if status in CLOSED_STATUSES:
                     if clock.state == State.PAUSED:
                         clock.paused_seconds += cal.business_seconds(clock.paused_at, now)
-                    clock.state, clock.stopped_at, clock.next_check_at, clock.paused_at = State.STOPPED, now, None, None
-                    events.append(_event(clock, SlaEvent.Kind.STOP, now, {"status": status}))
+                    clock.stopped_at, clock.next_check_at, clock.paused_at = now, None, None
+                    if clock.kind == Kind.RESOLUTION and status == Conversation.Status.RESOLVED:
+                        # Resolving is what the resolution target asks for (marking spam is not).
+                        clock.state, clock.met_at = State.MET, now
+                        elapsed = _elapsed(clock, cal, now)
+                        events.append(_event(clock, SlaEvent.Kind.FULFIL, now, {
+                            "kind": "resolution", "business_seconds": elapsed,
+                            "within_target": clock.breached_at is None and elapsed <= clock.target_seconds,
+                        }))
+                    else:
+                        clock.state = State.STOPPED
+                        events.append(_event(clock, SlaEvent.Kind.STOP, now, {"status": status}))
                     if clock.kind == Kind.FIRST_RESPONSE:
                         closed_unanswered.append(clock)
                 elif status == Conversation.Status.PENDING and clock.state != State.PAUSED:
@@ -333,6 +372,9 @@ def conversations_sync(conversation_ids: Iterable[int], *, now: datetime | None 
                         clock.stopped_at = now
                         changed.append(clock)
                 continue
+            if own and not open_clocks and max(own, key=lambda c: c.id).stopped_at is not None:
+                # Reopened after being resolved: the resolution target runs again (per policy).
+                reopened[conversation_id] = follow_up_at.get(conversation_id, now)
             responses = [c for c in own if c.kind in RESPONSE_KINDS]
             still_open = [c for c in responses if c.state in OPEN]
             if still_open:
@@ -342,13 +384,16 @@ def conversations_sync(conversation_ids: Iterable[int], *, now: datetime | None 
                 restart[conversation_id] = follow_up_at.get(conversation_id, now)
             elif conversation_id in follow_up_at and any(c.state == State.MET for c in responses):
                 restart[conversation_id] = follow_up_at[conversation_id]
-        update_rows(SlaClock, changed, ["state", "paused_at", "paused_seconds", "due_at", "next_check_at", "stopped_at"])
+        update_rows(SlaClock, changed,
+                    ["state", "paused_at", "paused_seconds", "due_at", "next_check_at", "stopped_at", "met_at"])
         _events_insert(events)
         if closed_unanswered:
             _facts_closed_without_response(closed_unanswered, now)
         _conversations_refresh({c.conversation_id for c in changed}, now=now)
         if restart:
             next_response_start(restart, now=now)
+        if reopened:
+            resolution_start(reopened, now=now)
 
 
 def _event(clock: SlaClock, kind: str, at: datetime, data: dict | None = None, *, level: int = 0) -> SlaEvent:
@@ -466,6 +511,7 @@ def _facts_met(met: Sequence[SlaClock], messages: dict[int, Message], cals, now:
             target_seconds=clock.target_seconds, within_target=elapsed <= clock.target_seconds, updated_at=now,
         ))
     _facts_upsert(facts)
+    rollups_add(row for fact in facts for row in fact_rows(fact))
     if substantive:
         rows = {f.conversation_id: f for f in SlaResponseFact.objects.filter(
             conversation_id__in=[c.conversation_id for c in substantive])}
@@ -481,6 +527,7 @@ def _facts_met(met: Sequence[SlaClock], messages: dict[int, Message], cals, now:
             fact.updated_at = now
             updated.append(fact)
         update_rows(SlaResponseFact, updated, ["substantive_at", "substantive_business_seconds", "updated_at"])
+        rollups_add(after_holding_row(fact) for fact in updated)
 
 
 def _facts_closed_without_response(clocks: Sequence[SlaClock], now: datetime) -> None:
@@ -489,7 +536,7 @@ def _facts_closed_without_response(clocks: Sequence[SlaClock], now: datetime) ->
         c.id: c for c in Conversation.objects.filter(id__in=[c.conversation_id for c in clocks])
         .only("id", "team_id", "account_id", "assignee_id")
     }
-    _facts_upsert([
+    facts = [
         SlaResponseFact(
             conversation_id=clock.conversation_id, team_id=conversations[clock.conversation_id].team_id,
             account_id=conversations[clock.conversation_id].account_id,
@@ -499,7 +546,9 @@ def _facts_closed_without_response(clocks: Sequence[SlaClock], now: datetime) ->
             within_target=False, updated_at=now,
         )
         for clock in clocks
-    ])
+    ]
+    _facts_upsert(facts)
+    rollups_add(row for fact in facts for row in fact_rows(fact))
 
 
 def _facts_upsert(facts: Sequence[SlaResponseFact]) -> None:

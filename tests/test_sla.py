@@ -377,3 +377,75 @@ def test_demo_seeds_the_012_calendars_and_policy(sim_account):
     x = sla.calendar_for(calendars["x"])
     assert x.add_business(at(2026, 10, 16, 16, 30), 7200) == at(2026, 10, 19, 9, 30)
     assert x.is_closed_day(date(timezone.now().year, 9, 24))  # La Mercè
+
+
+# --- resolution clocks -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def resolution_policy(db):
+    return SlaPolicy.objects.create(name="With resolution", first_response_minutes=120,
+                                    resolution_minutes=8 * 60, warn_at=[75], escalations=[])
+
+
+def test_resolution_clock_runs_from_the_first_message_and_resolving_meets_it(account, resolution_policy, alice):
+    deliver(sim_event(1, at=at(2026, 10, 19, 10, 0)))  # Monday 10:00; service 8–22
+    conversation = Conversation.objects.get()
+    c = clock(conversation, "resolution")
+    assert (c.state, c.started_at, c.due_at) == ("running", at(2026, 10, 19, 10, 0), at(2026, 10, 19, 18, 0))
+    send_reply(conversation, alice, when=at(2026, 10, 19, 10, 30))
+    conversation.refresh_from_db()
+    # The first response is met; the resolution is the target that still runs.
+    assert (conversation.sla_state, conversation.sla_due_at) == ("running", at(2026, 10, 19, 18, 0))
+    assert clock(conversation, "resolution").state == "running"  # a reply does not resolve
+    conversation_status_set(conversation=conversation, user=alice, status=Conversation.Status.RESOLVED)
+    sla.conversations_sync([conversation.id], now=at(2026, 10, 19, 14, 0))
+    c.refresh_from_db()
+    assert (c.state, c.met_at, c.stopped_at) == ("met", at(2026, 10, 19, 14, 0), at(2026, 10, 19, 14, 0))
+    fulfil = SlaEvent.objects.get(clock=c, kind="fulfil")
+    assert fulfil.data == {"kind": "resolution", "business_seconds": 4 * 3600, "within_target": True}
+    conversation.refresh_from_db()
+    assert (conversation.sla_state, conversation.sla_due_at) == ("met", None)
+
+
+def test_reopening_restarts_the_resolution_clock_and_pending_pauses_it(account, resolution_policy, alice):
+    deliver(sim_event(1, at=at(2026, 10, 19, 10, 0)))
+    conversation = Conversation.objects.get()
+    send_reply(conversation, alice, when=at(2026, 10, 19, 10, 30))
+    conversation_status_set(conversation=conversation, user=alice, status=Conversation.Status.RESOLVED)
+    sla.conversations_sync([conversation.id], now=at(2026, 10, 19, 11, 0))
+    # The citizen writes again on Friday at 21:00: the resolution target runs again from then.
+    deliver(sim_event(2, thread="t1", at=at(2026, 10, 23, 21, 0)))
+    clocks = list(SlaClock.objects.filter(conversation=conversation, kind="resolution").order_by("id"))
+    assert [c.state for c in clocks] == ["met", "running"]
+    again = clocks[1]
+    # One hour on Friday night, seven on Monday from 8:00.
+    assert (again.started_at, again.due_at) == (at(2026, 10, 23, 21, 0), at(2026, 10, 26, 15, 0))
+    assert SlaEvent.objects.get(clock=again, kind="start").data["after"] == "reopen"
+    # Waiting on the citizen pauses it like any other clock; syncing twice changes nothing.
+    Conversation.objects.filter(id=conversation.id).update(status=Conversation.Status.PENDING)
+    for _ in range(2):
+        sla.conversations_sync([conversation.id], now=at(2026, 10, 26, 9, 0))
+    again.refresh_from_db()
+    assert again.state == "paused"
+    assert SlaClock.objects.filter(conversation=conversation, kind="resolution").count() == 2
+
+
+def test_spam_stops_the_resolution_clock_without_meeting_it(account, resolution_policy, alice):
+    deliver(sim_event(1, at=at(2026, 10, 19, 10, 0)))
+    conversation = Conversation.objects.get()
+    Conversation.objects.filter(id=conversation.id).update(status=Conversation.Status.SPAM)
+    sla.conversations_sync([conversation.id], now=at(2026, 10, 19, 11, 0))
+    c = clock(conversation, "resolution")
+    assert (c.state, c.met_at) == ("stopped", None)
+    assert SlaEvent.objects.filter(clock=c, kind="stop").count() == 1
+
+
+def test_a_policy_without_a_resolution_target_starts_no_resolution_clock(account, policy, alice):
+    deliver(sim_event(1, at=at(2026, 10, 19, 10, 0)))
+    conversation = Conversation.objects.get()
+    conversation_status_set(conversation=conversation, user=alice, status=Conversation.Status.RESOLVED)
+    sla.conversations_sync([conversation.id], now=at(2026, 10, 19, 11, 0))
+    conversation_status_set(conversation=Conversation.objects.get(), user=alice, status=Conversation.Status.OPEN)
+    sla.conversations_sync([conversation.id], now=at(2026, 10, 19, 12, 0))
+    assert not SlaClock.objects.filter(conversation=conversation, kind="resolution").exists()

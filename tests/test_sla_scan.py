@@ -217,3 +217,133 @@ def test_concurrent_scans_record_and_notify_each_step_once(team_a, alice, carol)
     # Warnings and the breach tell alice (3), the escalation tells carol (1).
     assert sum(r.notifications for r in results) == 60 * 4
     assert set(Conversation.objects.values_list("sla_state", flat=True)) == {"breached"}
+
+
+# --- e-mail: configured from the environment, sent over SMTP ----------------------------------
+
+
+class _SMTPHandler:
+    """Just enough SMTP (RFC 5321) to receive what Django's SMTP backend sends."""
+
+    def __init__(self, received):
+        self.received = received
+
+    def __call__(self, connection_socket):
+        reader = connection_socket.makefile("rb")
+
+        def send(line: str) -> None:
+            connection_socket.sendall(line.encode() + b"\r\n")
+
+        send("220 test ESMTP")
+        message = {"from": None, "to": [], "data": b""}
+        while True:
+            line = reader.readline()
+            if not line:
+                return
+            verb = line.decode().strip().split(" ")[0].upper()
+            if verb in ("EHLO", "HELO"):
+                send("250 test")
+            elif verb == "MAIL":
+                message = {"from": line.decode().strip(), "to": [], "data": b""}
+                send("250 OK")
+            elif verb == "RCPT":
+                message["to"].append(line.decode().strip())
+                send("250 OK")
+            elif verb == "DATA":
+                send("354 go on")
+                data = b""
+                while (chunk := reader.readline()) not in (b".\r\n", b""):
+                    data += chunk
+                message["data"] = data
+                self.received.append(message)
+                send("250 OK")
+            elif verb == "QUIT":
+                send("221 bye")
+                return
+            else:
+                send("250 OK")
+
+
+@pytest.fixture
+def smtp_server():
+    import socket
+
+    received: list[dict] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    handler = _SMTPHandler(received)
+
+    def serve():
+        while True:
+            try:
+                conn, _addr = server.accept()
+            except OSError:
+                return
+            with conn:
+                handler(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], received
+    server.close()
+
+
+def test_email_settings_come_from_the_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(PYTHONPATH=str(root), DJANGO_SETTINGS_MODULE="config.settings", DEBUG="true", VAR_DIR=str(tmp_path),
+               EMAIL_HOST="smtp.example.org", EMAIL_PORT="2525", EMAIL_HOST_USER="inbox",
+               EMAIL_USE_TLS="false", DEFAULT_FROM_EMAIL="Citizen Inbox <inbox@example.org>")
+    secret = tmp_path / "smtp-password"
+    secret.write_text("s3cret\n")
+    env["EMAIL_HOST_PASSWORD_FILE"] = str(secret)
+    script = ("import django; django.setup(); from django.conf import settings as s; "
+              "print(s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_HOST_USER, s.EMAIL_HOST_PASSWORD, s.EMAIL_USE_TLS); "
+              "print(s.DEFAULT_FROM_EMAIL)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["smtp.example.org 2525 inbox s3cret False",
+                                        "Citizen Inbox <inbox@example.org>"]
+    env["EMAIL_USE_TLS"] = "sometimes"
+    bad = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert bad.returncode != 0 and "EMAIL_USE_TLS" in bad.stderr
+
+
+@pytest.mark.django_db
+def test_without_an_email_host_nothing_is_mailed(account, policy, alice, settings):
+    settings.EMAIL_HOST = ""
+    alice.email = "alice@example.org"
+    alice.save()
+    deliver(1, at(2026, 10, 19, 10, 0))
+    assert committed(sla_scan, now=at(2026, 10, 19, 11, 31)).notifications == 1
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_a_batch_of_notifications_is_one_email_per_user_over_smtp(account, policy, alice, settings, smtp_server):
+    port, received = smtp_server
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", port, False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.DEFAULT_FROM_EMAIL = "inbox@example.org"
+    settings.SITE_URL = "https://inbox.example.org"
+    alice.email = "alice@example.org"
+    alice.save()
+    for n in range(1, 4):
+        deliver(n, at(2026, 10, 19, 10, 0))
+    assert committed(sla_scan, now=at(2026, 10, 19, 11, 31)).notifications == 3
+    [message] = received
+    assert "inbox@example.org" in message["from"] and "alice@example.org" in message["to"][0]
+    body = message["data"].decode()
+    assert "Subject: 3 conversations need attention" in body
+    ids = sorted(Conversation.objects.values_list("id", flat=True))
+    for conversation_id in ids:
+        assert f"https://inbox.example.org/inbox/c/{conversation_id}/" in body
