@@ -125,7 +125,7 @@ def test_queue_shows_eye_and_pencil_in_one_redis_round_trip_and_no_query(sim_acc
     assert "Open: Erin Vidal" in row[ids[0]] and "Writing" not in row[ids[0]]
     assert "Writing: Erin Vidal" in row[ids[1]] and "Open:" not in row[ids[1]]
     assert "Open:" not in row[ids[2]]
-    assert 'aria-hidden="true">👁</span>' in row[ids[0]]
+    assert 'aria-hidden="true">◉</span>' in row[ids[0]]
 
 
 def test_without_redis_the_queue_still_loads_without_presence(sim_account, alice, monkeypatch):

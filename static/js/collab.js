@@ -109,7 +109,7 @@
     var writingIds = writing.map(function (p) { return p.id; });
     var viewing = (data.viewers || []).filter(mine).filter(function (p) { return writingIds.indexOf(p.id) < 0; });
     cell.replaceChildren();
-    [[viewing, "viewing", "👁", list.dataset.labelViewing], [writing, "typing", "✎", list.dataset.labelTyping]]
+    [[viewing, "viewing", "◉", list.dataset.labelViewing], [writing, "typing", "✎", list.dataset.labelTyping]]
       .forEach(function (spec) {
         if (!spec[0].length) return;
         var item = document.createElement("span");
