@@ -19,7 +19,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 help:
 	@echo "make run    - set up and serve the demo on http://127.0.0.1:$(PORT) (SQLite, in-process tasks)"
 	@echo "             PORT=8000 DEMO_PASSWORD=... DEMO_FEED_RATE=0.2 (messages/s) DEMO_FEED=off (no feed)"
-	@echo "make manage ARGS='...' - manage.py against the demo (e.g. ARGS='drf_create_token admin')"
+	@echo "make manage ARGS='...' - manage.py against the demo (e.g. ARGS='drf_create_token officer')"
 	@echo "make test   - set up and run ruff and the whole test suite (PostgreSQL and Redis)"
 	@echo "make test-chaos - the full chaos runs: workers SIGKILLed, Redis and PostgreSQL restarted (their own)"
 	@echo "make bench  - ingest and queue benchmarks against PostgreSQL, Redis and a Celery worker"
@@ -66,17 +66,20 @@ run: install messages
 	@printf '%s\n' '# Written by `make run` on every start: the settings of the demo, read by manage.py.' \
 	  '# Variables set in the environment win over these. See docs/configuration.md.' \
 	  'DEBUG=true' 'VAR_DIR=$(VAR_DIR)' 'PORT=$(PORT)' \
-	  'DEMO_FEED=$(DEMO_FEED)' 'DEMO_FEED_RATE=$(DEMO_FEED_RATE)' > .env.demo
+	  'DEMO_FEED=$(DEMO_FEED)' 'DEMO_FEED_RATE=$(DEMO_FEED_RATE)' \
+	  '# Admins and supervisors are reminded to set up two-factor sign-in, not made to (README).' \
+	  'TWO_FACTOR_DEFER_ENROLMENT=true' > .env.demo
 	$(PY) manage.py migrate --noinput
 	DEMO_PASSWORD='$(DEMO_PASSWORD)' $(PY) manage.py seed_demo
 	@echo
 	@echo "  Citizen Inbox on http://127.0.0.1:$(PORT)"
 	@echo "  users: admin, supervisor, officer, officer2, officer3 — password: $(DEMO_PASSWORD)"
+	@echo "  two-factor sign-in: admin and supervisor are asked to set it up (Security, top right), not made to"
 	@echo "  demo settings in .env.demo: .venv/bin/python manage.py <command> (or make manage ARGS='...') uses them"
 	@echo
 	PORT=$(PORT) DEMO_FEED=$(DEMO_FEED) DEMO_FEED_RATE=$(DEMO_FEED_RATE) $(PY) manage.py rundemo
 
-# manage.py against the demo's settings (.env.demo), e.g. make manage ARGS='drf_create_token admin'
+# manage.py against the demo's settings (.env.demo), e.g. make manage ARGS='drf_create_token officer'
 manage: install
 	$(PY) manage.py $(ARGS)
 

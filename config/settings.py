@@ -47,12 +47,18 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Before rest_framework.authtoken: its drf_create_token refuses users who sign in with a
+    # second factor (they create their token in a verified session: inbox/security/).
+    "inbox.security",
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from the app, not from a CDN
     "guardian",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "channels",
     "inbox",
     "routing",
@@ -73,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Idle sessions end; a second factor before anything else (inbox/security/middleware.py).
+    "inbox.security.middleware.SignInMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -218,6 +226,14 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "inbox:queue"
 LOGOUT_REDIRECT_URL = "login"
+# Two-factor sign-in (inbox/security/): required for admins and supervisors (and for everyone
+# when an admin says so on the Security settings page). The demo defers the enrolment: those
+# who must enrol are reminded on every page instead of being sent to it.
+TWO_FACTOR_DEFER_ENROLMENT = env_bool("TWO_FACTOR_DEFER_ENROLMENT", False)
+OTP_TOTP_ISSUER = "Citizen Inbox"
+# A session without a request from its user for this long ends (background polls and
+# heartbeats of an open page do not count as activity).
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

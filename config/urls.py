@@ -1,19 +1,22 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from inbox.i18n import language_set
+from inbox.security import views as security_views
 from inbox.views import healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="inbox:queue", permanent=False)),
     path("healthz", healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Sign-in, the second factor, signing out, the Security page: inbox/security/.
+    path("login/", security_views.SignInView.as_view(), name="login"),
+    path("logout/", security_views.SignOutView.as_view(), name="logout"),
+    path("signed-out/", security_views.signed_out, name="signed_out"),
+    path("account/security/", include("inbox.security.urls")),
     path("language/", language_set, name="language"),
     path("inbox/", include("inbox.urls")),
     # Service calendars, SLA policies (and the supervisors' dashboard): routing/urls.py.

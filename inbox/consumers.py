@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from inbox import conversation_presence as presence
 from inbox.models import Conversation
 from inbox.permissions import sees_unrouted, team_ids_for_user
+from inbox.security.services import session_signed_in
 from inbox.selectors import conversation_for_user
 
 # Team membership can change while a browser stays open: the groups are recomputed from a
@@ -62,6 +63,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
+            return
+        # A session that owes its second factor, or ended for inactivity, hears nothing either.
+        if not await database_sync_to_async(session_signed_in)(self.scope.get("session")):
+            await self.close()
             return
         self.user = user
         self.queue_groups: list[str] = []

@@ -4,6 +4,7 @@ an admin and anonymous; plus helpers to deliver signed simulator webhooks."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -103,7 +104,37 @@ def dave(db, django_user_model):
 def login(user) -> Client:
     client = Client()
     client.force_login(user)
+    signed_in_with_second_factor(client, user)
     return client
+
+
+def signed_in_with_second_factor(client: Client, user) -> None:
+    """Leave the session as a full sign-in would (inbox/security/): the second factor given by
+    those who have or need one (an authenticator is made for them), activity just now."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from inbox.security.services import ACTIVITY_KEY, STATE_KEY, totp_device, two_factor_required
+
+    session = client.session
+    required, device = two_factor_required(user), totp_device(user)
+    if required and device is None:
+        device = TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True)
+    if device is not None:
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[STATE_KEY] = {"required": required, "enrolled": device is not None}
+    session[ACTIVITY_KEY] = int(time.time())
+    session.save()
+
+
+@pytest.fixture(autouse=True)
+def two_factor_enrolment_deferred_for_browsers(request, settings):
+    """Browser tests sign in through the login page with a password, as the demo does: the
+    enrolment of admins and supervisors is deferred there (a reminder on every page), as
+    TWO_FACTOR_DEFER_ENROLMENT does. The sign-in tests (tests/test_two_factor*.py) turn it
+    back on; every other test runs with the production setting."""
+    if request.node.get_closest_marker("browser"):
+        settings.TWO_FACTOR_DEFER_ENROLMENT = True
 
 
 @pytest.fixture
