@@ -91,10 +91,12 @@ def _known_values(contacts: list[Contact]) -> list[tuple[str, str]]:
 
 
 def conversation_scrub(conversation: Conversation, scrubber: Scrubber, *, erase_inbound: bool = False,
-                       only_authors: set[int] | None = None) -> Counter:
+                       only_authors: set[int] | None = None, defer_raw: set[int] | None = None) -> Counter:
     """Scrub the conversation's texts and payloads in place; returns counts. With
     ``erase_inbound`` the citizens' own texts are replaced whole; with ``only_authors`` only
-    messages of those contacts are touched (a Person's messages in someone else's thread)."""
+    messages of those contacts are touched (a Person's messages in someone else's thread).
+    With ``defer_raw`` the raw payloads' ids are added to it for the caller to scrub once
+    (a webhook batch carries many conversations: once per batch, not once per conversation)."""
     counts: Counter = Counter()
     messages = list(conversation.messages.all())
     if only_authors is not None:
@@ -122,7 +124,10 @@ def conversation_scrub(conversation: Conversation, scrubber: Scrubber, *, erase_
         t.raw_event_id for t in tombstones
     }
     raw_ids.discard(None)
-    counts.update(_raw_events_scrub(raw_ids, scrubber))
+    if defer_raw is not None:
+        defer_raw.update(raw_ids)
+    else:
+        counts.update(_raw_events_scrub(raw_ids, scrubber))
     if only_authors is None:
         conversation.subject = scrubber.text(conversation.subject)[:200]
         conversation.last_message_preview = scrubber.text(conversation.last_message_preview)[:200]
@@ -230,18 +235,23 @@ def retention_run(*, now: datetime | None = None, batch: int | None = None, dry_
                 break
             batch_counts: Counter = Counter()
             contacts: set[int] = set()
+            raw_ids: set[int] = set()
+            batch_scrubber = Scrubber()
             for conversation in Conversation.objects.filter(id__in=ids).select_related("contact__person").order_by("id"):
                 authors = list(Contact.objects.filter(
                     Q(pk=conversation.contact_id) | Q(messages__conversation=conversation)
                 ).select_related("person").distinct())
                 scrubber = Scrubber(_known_values(authors))
-                counts = conversation_scrub(conversation, scrubber)
+                counts = conversation_scrub(conversation, scrubber, defer_raw=raw_ids)
                 counts["replacements"] += scrubber.replaced
                 ConversationPseudonymisation.objects.create(
                     conversation=conversation, reason=Reason.RETENTION, run=run, counts=dict(counts)
                 )
                 batch_counts.update(counts)
                 contacts.update(c.pk for c in authors)
+                batch_scrubber.add_known(_known_values(authors))
+            batch_counts.update(_raw_events_scrub(raw_ids, batch_scrubber))
+            batch_counts["replacements"] += batch_scrubber.replaced
             batch_counts["conversations"] += len(ids)
             batch_counts["contacts"] += _contacts_finish(contacts)
             audit_record(actor, "retention.batch", run, conversation_ids=ids, **batch_counts)
