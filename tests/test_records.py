@@ -453,3 +453,28 @@ def test_changes_in_the_admin_site_are_copied_to_the_trail(dave, alice):
     event = AuditEvent.objects.get(verb="admin.change")
     assert (event.actor, event.target_type, event.target_id) == (dave, "auth.user", str(alice.pk))
     assert "First name" in event.data["change"]
+
+
+def test_the_trail_and_the_exports_pages_keep_their_query_budgets(sim_account, dave, team_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inbox.audit import audit_record_many
+
+    client = login(dave)
+
+    def measure(url) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    measure("/records/audit/")
+    measure("/records/exports/")
+    audit_record_many(dave, "team.touch", [(team_a, {"n": n}) for n in range(5)])
+    RecordExport.objects.create(requester=dave, kind="foi", scope={"account": sim_account.pk})
+    small_trail, small_exports = measure("/records/audit/"), measure("/records/exports/")
+    audit_record_many(dave, "team.touch", [(team_a, {"n": n}) for n in range(80)])
+    for _ in range(10):
+        RecordExport.objects.create(requester=dave, kind="foi", scope={"account": sim_account.pk, "person": 1})
+    assert measure("/records/audit/") == small_trail <= 14
+    assert measure("/records/exports/") == small_exports + 1 <= 14  # the Persons' names, once

@@ -358,21 +358,30 @@ def _add_subject(archive: _Archive, export: RecordExport, conversation_ids: list
     counts["contacts"] = len(contacts)
 
 
-def scope_description(export: RecordExport) -> list[tuple[str, str]]:
+def scope_names(exports: list[RecordExport]) -> dict:
+    """The accounts and Persons the exports name, in two queries (a list page needs no more)."""
+    account_ids = {e.scope["account"] for e in exports if e.scope.get("account")}
+    person_ids = {e.scope["person"] for e in exports if e.scope.get("person")}
+    return {
+        "account": {a.pk: str(a) for a in ChannelAccount.objects.filter(pk__in=account_ids)} if account_ids else {},
+        "person": {p.pk: str(p) for p in Person.objects.filter(pk__in=person_ids)} if person_ids else {},
+    }
+
+
+def scope_description(export: RecordExport, names: dict | None = None) -> list[tuple[str, str]]:
     """What was asked, in words, for the pages and the archive's index."""
     from django.utils.translation import gettext as _
 
+    names = names if names is not None else scope_names([export])
     scope, parts = export.scope, []
     if scope.get("date_from") or scope.get("date_to"):
         parts.append((_("Period"), f"{scope.get('date_from') or '…'} – {scope.get('date_to') or '…'}"))
     if scope.get("account"):
-        account = ChannelAccount.objects.filter(pk=scope["account"]).first()
-        parts.append((_("Channel account"), str(account) if account else f"#{scope['account']}"))
+        parts.append((_("Channel account"), names["account"].get(scope["account"], f"#{scope['account']}")))
     if scope.get("conversation"):
         parts.append((_("Conversation"), f"#{scope['conversation']}"))
     if scope.get("person"):
-        person = Person.objects.filter(pk=scope["person"]).first()
-        parts.append((_("Person"), str(person) if person else f"#{scope['person']}"))
+        parts.append((_("Person"), names["person"].get(scope["person"], f"#{scope['person']}")))
     if export.kind == Kind.FOI:
         parts.append((_("Internal notes"), _("included") if scope.get("notes") else _("left out")))
     return parts

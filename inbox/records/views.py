@@ -36,6 +36,7 @@ from inbox.records.exports import (
     export_request,
     exports_for_user,
     scope_description,
+    scope_names,
 )
 from inbox.records.forms import (
     ExportForm,
@@ -142,9 +143,10 @@ def exports(request):
     else:
         form, status = ExportForm(initial={"date_from": request.GET.get("date_from"),
                                            "conversation": request.GET.get("conversation")}), 200
+    rows = list(exports_for_user(user)[:30])
+    names = scope_names(rows)
     return render(request, "records/exports.html", {
-        **_nav(request, "exports"), "form": form,
-        "exports": [(e, scope_description(e)) for e in exports_for_user(user)[:30]],
+        **_nav(request, "exports"), "form": form, "exports": [(e, scope_description(e, names)) for e in rows],
     }, status=status)
 
 
