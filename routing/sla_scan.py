@@ -27,14 +27,14 @@ from django.core.mail import send_mass_mail
 from django.db import connection, transaction
 from django.db.models import F
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from guardian.shortcuts import get_users_with_perms
 
 from inbox import realtime
 from inbox.audit import audit_record_many
 from inbox.db import update_rows
-from inbox.models import Conversation, Team
+from inbox.models import Conversation, OfficerProfile, Team
 from inbox.permissions import SUPERVISE
 from routing.calendars import HORIZON_DAYS, Calendar, calendar_for
 from routing.models import SlaClock, SlaEvent, SlaPolicy
@@ -430,16 +430,20 @@ def _email(by_user: dict[int, list[dict]]) -> None:
         u.id: u for u in get_user_model().objects.filter(id__in=list(by_user), is_active=True).exclude(email="")
     }
     base = getattr(settings, "SITE_URL", "").rstrip("/")
+    # Each e-mail in its recipient's interface language (docs/i18n.md), not the worker's.
+    languages = dict(OfficerProfile.objects.filter(user_id__in=list(users)).values_list("user_id", "interface_language"))
     mails = []
     for user_id, items in by_user.items():
         user = users.get(user_id)
         if user is None:
             continue
-        subject = _line(items[0]) if len(items) == 1 else _("%(n)s conversations need attention") % {"n": len(items)}
-        body = "\n".join(
-            f"{_line(item)} — {_('due at')} {item['due_at']}: "
-            f"{base}{reverse('inbox:conversation', args=[item['conversation']])}" for item in items
-        )
+        with translation.override(languages.get(user_id) or settings.LANGUAGE_CODE):
+            subject = _line(items[0]) if len(items) == 1 else _("%(n)s conversations need attention") % {"n": len(items)}
+            due_at = _("due at")  # outside the f-string, where makemessages can find it
+            body = "\n".join(
+                f"{_line(item)} — {due_at} {item['due_at']}: "
+                f"{base}{reverse('inbox:conversation', args=[item['conversation']])}" for item in items
+            )
         mails.append((subject, body, None, [user.email]))
     try:
         send_mass_mail(mails, fail_silently=False)

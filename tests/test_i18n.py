@@ -19,12 +19,15 @@ from pathlib import Path
 import polib
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
 from inbox.models import Conversation, OfficerProfile
-from tests.conftest import login, post_sim, sim_body, sim_event
+from routing.sla_scan import sla_scan
+from tests.conftest import committed, login, post_sim, sim_body, sim_event
+from tests.test_sla_scan import account, at, deliver, policy, x_calendar  # noqa: F401 - fixtures and helpers
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
 TRANSLATED = ["ca", "es", "fr", "pl", "fa"]
@@ -235,3 +238,21 @@ def test_persian_numbers_and_dates_follow_the_language():
         assert formats.date_format(date(2026, 3, 2), "j F Y") != "2 March 2026"
     with translation.override("ca"):
         assert formats.date_format(date(2026, 3, 2), "j F Y") == "2 març 2026"
+
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("account", "policy")
+def test_a_notification_email_is_in_its_recipients_language(settings, alice):
+    """The SLA scan runs in a worker with no request: each e-mail is written in the language
+    its recipient chose."""
+    settings.EMAIL_HOST = "smtp.example.org"
+    alice.email = "alice@example.org"
+    alice.save()
+    OfficerProfile.objects.filter(user=alice).update(interface_language="ca")
+    deliver(1, at(2026, 10, 19, 10, 0))
+    committed(sla_scan, now=at(2026, 10, 19, 11, 31))
+    conversation = Conversation.objects.get()
+    [email] = mail.outbox
+    assert email.subject == f"Conversa núm. {conversation.id}: 75% del temps de resposta consumit"
+    assert "venç el" in email.body and "due at" not in email.body

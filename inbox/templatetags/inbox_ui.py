@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django import template
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from inbox.models import PLATFORM_LABELS, Conversation
 
@@ -72,6 +73,19 @@ def first_response_overdue(conversation: Conversation) -> bool:
     due = first_response_due_at(conversation)
     # The scan marks a breach within a minute; the due time says so at once.
     return due is not None and (conversation.sla_state == "breached" or due < timezone.now())
+
+
+# routing/services.py stores these two values in Conversation.routed_by (a rule stores its name).
+ROUTED_BY_LABELS = {
+    "channel account default team": gettext_lazy("the channel account's default team"),
+    "fallback team": gettext_lazy("the fallback team"),
+}
+
+
+@register.filter
+def routed_by_label(value: str) -> str:
+    """Conversation.routed_by in the reader's language where it is one of the fixed values."""
+    return str(ROUTED_BY_LABELS.get(value, value))
 
 
 @register.filter
