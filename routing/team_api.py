@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -47,6 +48,12 @@ class TeamDetailView(generics.RetrieveUpdateAPIView):
 
     def get_queryset(self):
         return teams_for_user(self.request.user)
+
+    def check_object_permissions(self, request, obj):
+        # Before the body is validated (a refusal must not depend on it); another team is a 404.
+        super().check_object_permissions(request, obj)
+        if request.method not in SAFE_METHODS and not can_manage_channels(request.user):
+            raise PermissionDenied(_("Only admins can change a team."))
 
     def perform_update(self, serializer):
         if not can_manage_channels(self.request.user):

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -131,7 +132,8 @@ def calendar_preview(request, pk: int | None = None):
         if cal is None:
             context["preview_error"] = _("Correct the calendar's errors to see when a message would be due.")
     elif cal is None:
-        raise PermissionDenied
+        # A calendar not saved yet is previewed from the edit form's fields: POST only.
+        return HttpResponseNotAllowed(["POST"])
     if cal is not None:
         if preview_form.is_valid():
             context["preview"] = _preview(cal, preview_form)
