@@ -459,8 +459,8 @@ def test_conversation_page_query_count_does_not_grow_with_messages(sim_account, 
     measure(short)  # the first request of the test fills the process's content-type cache
     # The unanswered one also reads its running SLA clock (the countdown); the answered one,
     # with 26 messages, needs no more queries than that.
-    # +2 for the public record: the view's audit row, the legal hold on it or its Person.
     # +1 for the officer's own reply held for approval (the composer shows it: docs/approvals.md).
+    # +2 for the public record: the view's audit row, the legal hold on it or its Person.
     assert measure(long) <= measure(short) <= 18
 
 
