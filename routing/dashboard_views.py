@@ -11,10 +11,14 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import dateformat, formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
+from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -64,6 +68,55 @@ def _table_body(table) -> SafeString:
     return mark_safe("".join(out))  # noqa: S308
 
 
+def _list_rows(key: str, items, request, scope) -> SafeString:
+    """The rows of an about-to-breach or breached list, with the one-click reassign form: the
+    same markup the template loop wrote, built here (forty rows of forms, links, dates and
+    selects were a third of the page's time). Every value is escaped by ``format_html``."""
+    csrf = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request))
+    # One reverse() per list, not two per row.
+    conversation_url = reverse("inbox:conversation", args=[987654321]).replace("987654321", "{id}")
+    assign_url = reverse("inbox:assign", args=[987654321]).replace("987654321", "{id}")
+    labels = {"at_risk": _("at risk"), "breached": _("breached")}
+    out = []
+    for c in items:
+        due = timezone.localtime(c.sla_due_at) if c.sla_due_at else None
+        if due is None:
+            when = ""
+        elif c.sla_state == "breached":
+            when = _("%(since)s ago") % {"since": timesince(c.sla_due_at, scope.now)}
+        else:
+            when = _("in %(until)s") % {"until": timeuntil(c.sla_due_at, scope.now)}
+        badge = format_html(' <span class="sla-badge sla-{}">{}</span>', c.sla_state.replace("_", "-"),
+                            labels[c.sla_state]) if c.sla_state in labels else ""
+        assignee = (
+            format_html("{}", c.assignee.get_full_name() or c.assignee.get_username()) if c.assignee
+            else format_html('<span class="muted">{}</span>', _("Unassigned"))
+        )
+        options = [format_html('<option value="">{}</option>', _("Unassigned"))] + [
+            format_html('<option value="{}"{}>{}</option>', officer["id"],
+                        mark_safe(" selected") if officer["id"] == c.assignee_id else "", officer["name"])
+            for officer in c.dash_officers
+        ]
+        label = _("Reassign conversation #%(id)s to") % {"id": c.id}
+        out.append(format_html(
+            '<tr data-conversation="{id}" class="sla-{state}">'
+            '<td class="nowrap"><time datetime="{iso}">{short}</time><div class="muted small">{when}</div></td>'
+            '<td><a href="{href}">#{id} <bdi>{subject}</bdi></a>{badge}</td>'
+            "<td>{team}</td><td><bdi>{account}</bdi></td><td>{assignee}</td>"
+            '<td><form method="post" action="{action}" class="dash-reassign" data-dash-reassign>{csrf}'
+            '<label class="sr-only" for="reassign-{key}-{id}">{label}</label>'
+            '<select id="reassign-{key}-{id}" name="assignee">{options}</select>'
+            '<button type="submit" class="btn btn-sm">{button}</button></form></td></tr>',
+            id=c.id, state=c.sla_state, iso=dateformat.format(due, "c") if due else "",
+            short=formats.date_format(due, "D H:i") if due else "", when=when,
+            href=conversation_url.format(id=c.id), subject=Truncator(c.subject or _("(no text)")).chars(70),
+            badge=badge, team=c.team.name if c.team else "—", account=c.account.name, assignee=assignee,
+            action=assign_url.format(id=c.id), csrf=csrf, key=key, label=label,
+            options=mark_safe("".join(options)), button=_("Reassign"),  # noqa: S308 - each option format_html'd
+        ))
+    return mark_safe("".join(out))  # noqa: S308 - rows are format_html'd
+
+
 def _table_context(table, csv_url: str) -> dict:
     return {
         "name": table.name, "title": table.title, "csv_url": csv_url,
@@ -109,8 +162,11 @@ def dashboard(request):
         "csv_all": csv_url(),
         "json_url": f"{api}?{urlencode(query)}",
         "lists": [
-            ("breached", _("Breached — act now"), figures.breached_list),
-            ("about_to_breach", _("About to breach"), figures.about_to_breach),
+            (key, title, items, _list_rows(key, items, request, scope))
+            for key, title, items in (
+                ("breached", _("Breached — act now"), figures.breached_list),
+                ("about_to_breach", _("About to breach"), figures.about_to_breach),
+            )
         ],
         "charts": {
             "volume": charts.volume_chart(figures.volume, period_label=period_label),

@@ -197,7 +197,8 @@ class SlaEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "at"], name="sla_event_conv_idx"),
-            models.Index(fields=["kind", "at"], name="sla_event_kind_idx"),
+            # No (kind, at) index: nothing reads the ledger by kind, and each index is paid on
+            # every write — 400,000 rows in one scan after an outage (docs/benchmarks.md).
         ]
 
     def __str__(self) -> str:
