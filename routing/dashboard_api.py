@@ -316,7 +316,9 @@ class DashboardView(APIView):
         description=(
             "Tiles (open, unassigned, at risk, breached now, oldest wait in business minutes, each channel's "
             "service hours), the period's first-response median and 90th percentile in business and calendar "
-            "minutes, the share answered within target (holding and substantive apart), closed without "
+            "minutes (interpolated over response times counted in fixed buckets: to the minute under an hour, "
+            "5 minutes under 4 hours, 15 under 8 hours, 30 under a day, an hour under a week, a day beyond; "
+            "docs/sla.md), the share answered within target (holding and substantive apart), closed without "
             "response, volume per hour, the per-officer table and the about-to-breach list. "
             "`?format=csv` or `Accept: text/csv` returns the tables as CSV: one table with `table=<name>`, "
             "else every table in sections headed `# <name>`."
