@@ -141,6 +141,11 @@ def conversations_assign(conversations: Sequence[Conversation], *, now: datetime
     for conversation in conversations:
         if (conversation.team_id is not None and conversation.assignee_id is None
                 and conversation.status in WAITING_STATUSES):
+            # A team already loaded with the conversation and manual: not even locked (the
+            # sweep comes back within a minute should it have just changed strategy).
+            if (Conversation.team.is_cached(conversation) and conversation.team is not None
+                    and conversation.team.assignment == Team.Assignment.MANUAL):
+                continue
             by_team.setdefault(conversation.team_id, []).append(conversation)
     assigned: list[Conversation] = []
     with transaction.atomic():

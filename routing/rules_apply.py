@@ -67,6 +67,7 @@ class Placed:
     tags: dict[int, list[int]] = field(default_factory=dict)
     policies: dict[int, tuple] = field(default_factory=dict)  # conversation id -> (policy, version id)
     assign_entries: dict[int, dict] = field(default_factory=dict)
+    first_message_ids: set[int] = field(default_factory=set)  # the messages evaluated as firsts
 
     def finish(self, routed: Sequence[Conversation]) -> None:
         by_id = {c.id: c for c in routed}
@@ -137,6 +138,7 @@ def rules_apply(conversations: Sequence[Conversation], *, now: datetime, rules: 
     if not rules.rules:
         return placed
     firsts = _first_messages(conversations)
+    placed.first_message_ids.update(m.id for m in firsts.values())
     todo = [c for c in conversations if c.id in firsts]
     messages = [firsts[c.id] for c in todo]
     subjects = subjects_for(messages, {m.id for m in messages}, need_lists=rules.needs("contact_list"))
@@ -263,7 +265,7 @@ def _apply_one(placed: Placed, conversation: Conversation, message: Message, sub
                 if followup and team.id == conversation.team_id:
                     entry["why"] = "already in the team"
                 elif held:
-                    entry.update(status=SKIPPED, why=HELD)
+                    entry.update(status=SKIPPED, why=HELD, held=True)
                     continue
                 else:
                     if followup:
@@ -293,7 +295,7 @@ def _apply_one(placed: Placed, conversation: Conversation, message: Message, sub
                     decided.add(slot)
                     continue
                 if held:
-                    entry.update(status=SKIPPED, why=HELD)
+                    entry.update(status=SKIPPED, why=HELD, held=True)
                     continue
                 placed.explicit_assignee[conversation.id] = user
                 placed.assign_entries[conversation.id] = entry
@@ -305,7 +307,7 @@ def _apply_one(placed: Placed, conversation: Conversation, message: Message, sub
                 placed.auto_replies[conversation.id] = (saved, action.get("delay_minutes", 0), entry)
             elif kind == "mark_spam":
                 if held:
-                    entry.update(status=SKIPPED, why=HELD)
+                    entry.update(status=SKIPPED, why=HELD, held=True)
                     continue
                 conversation.status = Conversation.Status.SPAM
             elif kind == "apply_sla_policy":

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inbox.audit import audit_record, audit_record_many
@@ -48,14 +48,18 @@ def conversations_route(conversation_ids: Sequence[int], message_ids: Sequence[i
     if not conversation_ids and not message_ids:
         return []
     rules = ruleset()  # one look at the rules' generation per batch
+    firsts: set[int] = set()
     with transaction.atomic():
-        routed = _route_new(conversation_ids, rules)
-        if message_ids and rules.rules:
-            followups_apply(message_ids, now=timezone.now(), rules=rules)
+        routed = _route_new(conversation_ids, rules, firsts)
+        # A message that was just evaluated as its new conversation's first is no follow-up:
+        # a batch of new conversations only (the usual webhook) costs no query here.
+        others = set(message_ids) - firsts
+        if others and rules.rules:
+            followups_apply(sorted(others), now=timezone.now(), rules=rules)
     return routed
 
 
-def _route_new(conversation_ids: Sequence[int], rules: Ruleset) -> list[Conversation]:
+def _route_new(conversation_ids: Sequence[int], rules: Ruleset, firsts: set[int]) -> list[Conversation]:
     if not conversation_ids:
         return []
     with transaction.atomic():
@@ -69,6 +73,7 @@ def _route_new(conversation_ids: Sequence[int], rules: Ruleset) -> list[Conversa
             return []
         now = timezone.now()
         placed = rules_apply(conversations, now=now, rules=rules)
+        firsts.update(placed.first_message_ids)
         fallback = None
         by_team: dict[int, list[Conversation]] = {}
         teams: dict[int, Team] = {}
@@ -99,14 +104,33 @@ def _route_new(conversation_ids: Sequence[int], rules: Ruleset) -> list[Conversa
         for c in routed:
             if c.id in placed.explicit_assignee:
                 c.assignee_id = None  # placed.finish assigns them, audited
-        Conversation.objects.bulk_update(
-            routed, ["team", "assignee", "routed_by", "routed_at", "priority", "status"], batch_size=500)
+        _placements_write(routed, now)
         audit_record_many(
             None, "conversation.route",
             [(c, {"team": c.team_id, "assignee": c.assignee_id, "rule": c.routed_by}) for c in routed],
         )
         placed.finish(routed)
     return routed
+
+
+def _placements_write(routed: Sequence[Conversation], now) -> None:
+    """``UPDATE … FROM (VALUES …)``: one statement for the batch, built without the ORM's
+    per-row CASE expressions (``bulk_update`` cost ~1 ms of Python per conversation)."""
+    if not routed:
+        return
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    row = "(%s::bigint, %s::bigint, %s::bigint, %s::varchar, %s::smallint, %s::varchar)"
+    params: list = []
+    for c in routed:
+        params += [c.id, c.team_id, c.assignee_id, c.routed_by, c.priority, c.status]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS c SET team_id = v.team_id, assignee_id = v.assignee_id, "  # noqa: S608 - names are ours
+            f"routed_by = v.routed_by, routed_at = %s, priority = v.priority, status = v.status "
+            f"FROM (VALUES {', '.join([row] * len(routed))}) AS v(id, team_id, assignee_id, routed_by, priority, status) "
+            f"WHERE c.id = v.id",
+            [now, *params],
+        )
 
 
 # --- Service calendars and SLA policies (admins) ---------------------------------------------

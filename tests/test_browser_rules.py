@@ -12,10 +12,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from inbox.models import Conversation
+from inbox.models import Conversation, OfficerProfile
+from inbox.permissions import OFFICER, team_member_add
 from routing import rules as engine
 from routing.models import RoutingRule
-from tests.conftest import PASSWORD, sim_event
+from tests.conftest import PASSWORD, make_available, sim_event
 from tests.test_browser import ARTIFACTS, CHROMIUM_ARGS, deliver
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -55,8 +56,17 @@ def sign_in(page: Page, base: str, username: str) -> None:
 
 
 def test_admin_builds_dry_runs_and_saves_a_rule_and_the_next_message_follows_it(
-        live_server, browser, sim_account, team_a, team_b, dave, carol, alice):
+        live_server, browser, sim_account, team_a, team_b, dave, carol, alice, bob, django_user_model):
     ARTIFACTS.mkdir(exist_ok=True)
+    # Waste & cleaning deals round robin to available officers: bob (no Catalan), nuria
+    # (Catalan), and joan, who speaks Catalan but is away.
+    nuria = django_user_model.objects.create_user("nuria", password=PASSWORD, first_name="Núria")
+    joan = django_user_model.objects.create_user("joan", password=PASSWORD, first_name="Joan")
+    for officer in (nuria, joan):
+        team_member_add(team_b, officer, OFFICER)
+    make_available(nuria, languages=["ca", "es"])
+    make_available(joan, languages=["ca"])
+    OfficerProfile.objects.filter(user=joan).update(status=OfficerProfile.Presence.AWAY)
     now = timezone.now()
     deliver([sim_event(1, text=CATALAN, at=now), sim_event(2, text="El bus 24 no ha pasado esta mañana", at=now),
              sim_event(3, text="Hi ha residus a la platja de la Barceloneta", at=now)])
@@ -114,6 +124,7 @@ def test_admin_builds_dry_runs_and_saves_a_rule_and_the_next_message_follows_it(
     deliver([sim_event(4, text="Les escombraries del mercat encara són al carrer", at=timezone.now())])
     conversation = Conversation.objects.get(thread_key="mention:t4")
     assert conversation.team == team_b and conversation.priority == Conversation.Priority.HIGH
+    assert conversation.assignee == nuria  # the available Catalan speaker
 
     page.goto(f"{live_server.url}/inbox/c/{conversation.pk}/")
     trace = page.get_by_test_id("routing-trace")
@@ -122,6 +133,7 @@ def test_admin_builds_dry_runs_and_saves_a_rule_and_the_next_message_follows_it(
     expect(trace).to_contain_text("words (escombraries, residus) ✓")
     expect(trace).to_contain_text("→ Waste & cleaning")
     expect(trace).to_contain_text("priority high")
+    expect(page.get_by_text(re.compile(r"Assignee\s*Núria"))).to_be_visible()
     trace.scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / "rules-trace.png", full_page=True)
 
@@ -153,3 +165,62 @@ def test_admin_moves_disables_and_shadows_rules_from_the_list(live_server, brows
     expect(page.locator("tr[data-rule='Second']")).to_contain_text("shadow")
     assert list(RoutingRule.objects.values_list("name", "enabled", "mode")) == [
         ("Second", True, "shadow"), ("First", False, "active")]
+
+
+def test_a_rule_naming_a_deleted_team_officer_or_reply_is_flagged_in_the_list_and_the_editor(
+        live_server, browser, team_a, team_b, dave):
+    from inbox.models import SavedReply
+    from routing.rules_services import rule_save
+
+    reply = SavedReply.objects.create(title="Acknowledgement", body="Gràcies, ho mirem.")
+    rule = rule_save(actor=dave, name="Gone things", conditions={}, actions=[
+        {"type": "route_to_team", "team": "waste"}, {"type": "assign_to", "user": "ghost"},
+        {"type": "auto_reply", "saved_reply": reply.pk}])
+    reply_id = reply.pk
+    team_b.delete()
+    reply.delete()
+    page = new_page(browser)
+    sign_in(page, live_server.url, "dave")
+    row = page.locator("tr[data-rule='Gone things']")
+    expect(row.locator(".rule-problem")).to_have_count(3)
+    expect(row).to_contain_text("Team “waste” does not exist (any more): the action is skipped.")
+    expect(row).to_contain_text("Officer “ghost” does not exist or is deactivated")
+    expect(row).to_contain_text(f"Saved reply #{reply_id} does not exist")
+    page.get_by_role("link", name="Gone things").click()
+    page.wait_for_load_state("load")
+    expect(page.locator(".rule-problem")).to_have_count(3)
+    # The builder shows what is gone as gone, and keeps it (it does not quietly pick the
+    # first team instead).
+    team_select = page.locator('[data-builder="actions"]').get_by_label("Route to team: team")
+    expect(team_select).to_have_value("waste")
+    expect(team_select.locator("option:checked")).to_have_text("waste (does not exist any more: skipped)")
+    page.screenshot(path=ARTIFACTS / "rules-gone.png", full_page=True)
+    page.get_by_label("Why this change").fill("checked")
+    page.get_by_role("button", name="Save a new version").click()
+    expect(page).to_have_url(f"{live_server.url}/routing-rules/")
+    rule.refresh_from_db()
+    assert rule.actions[0] == {"type": "route_to_team", "team": "waste"}
+
+
+def test_follow_up_trace_on_the_conversation_page(live_server, browser, sim_account, team_a, team_b, alice, dave):
+    from routing.rules_services import rule_save
+
+    rule_save(actor=dave, name="Urgent follow-up", conditions={"all": [
+        {"field": "first_message", "op": "is", "value": False},
+        {"field": "text", "op": "contains_any", "value": ["urgent"]}]},
+        actions=[{"type": "set_priority", "value": "urgent"}, {"type": "route_to_team", "team": "waste"}])
+    engine.rules_changed()
+    deliver([sim_event(1, text="Hi ha un forat al carrer", at=timezone.now())])
+    deliver([sim_event(2, thread="t1", text="Ara és urgent: hi ha caigut algú", at=timezone.now())])
+    conversation = Conversation.objects.get()
+    assert conversation.priority == Conversation.Priority.URGENT and conversation.assignee == alice
+    page = new_page(browser)
+    sign_in(page, live_server.url, "dave")
+    page.goto(f"{live_server.url}/inbox/c/{conversation.pk}/")
+    trace = page.get_by_test_id("routing-trace")
+    expect(trace).to_contain_text("On a follow-up message")
+    expect(trace).to_contain_text("Urgent follow-up")
+    expect(trace).to_contain_text("priority urgent")
+    expect(trace.locator(".trace-skipped")).to_have_text("→ Waste & cleaning (skipped: an officer holds it)")
+    trace.scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "rules-trace-followup.png", full_page=True)
