@@ -14,7 +14,7 @@ VAR_DIR ?= $(CURDIR)/var
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/citizen_inbox
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help install browser gettext messages npm run manage test test-chaos lint bench bench-queue bench-dashboard clean
+.PHONY: help install browser mailserver gettext messages npm run manage test test-chaos lint bench bench-queue bench-dashboard clean
 
 help:
 	@echo "make run    - set up and serve the demo on http://127.0.0.1:$(PORT) (SQLite, in-process tasks)"
@@ -39,6 +39,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Debian's chromium package (apt-get install chromium) for the browser tests"; exit 1; fi; }
+
+# The e-mail tests read a real IMAP server: Dovecot from Debian, started by the tests themselves
+# on free loopback ports with a temporary configuration (channels_adapters/email/tests/conftest.py).
+mailserver:
+	@command -v dovecot >/dev/null 2>&1 || test -x /usr/sbin/dovecot || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
+	  else echo "Install Debian's dovecot-imapd package (apt-get install dovecot-imapd) for the e-mail tests"; exit 1; fi; }
 
 # The compiled translations (locale/*/LC_MESSAGES/django.mo) are built here, never committed;
 # compilemessages needs msgfmt, from Debian's gettext package (installed with apt when root).
@@ -83,7 +90,7 @@ run: install messages
 manage: install
 	$(PY) manage.py $(ARGS)
 
-test: install browser messages npm
+test: install browser mailserver messages npm
 	$(VENV)/bin/ruff check .
 	DATABASE_URL='$(TEST_DATABASE_URL)' REDIS_URL='$(TEST_REDIS_URL)' $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -465,5 +465,6 @@ CHANNEL_ADAPTERS = {
     "facebook": "channels_adapters.meta.adapter.MetaAdapter",
     "instagram": "channels_adapters.meta.adapter.MetaAdapter",
     "telegram": "channels_adapters.telegram.adapter.TelegramAdapter",
+    "email": "channels_adapters.email.adapter.EmailAdapter",
     "simulator": "channels_adapters.simulator.adapter.SimulatorAdapter",
 }

@@ -45,7 +45,7 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 
@@ -155,12 +155,12 @@ class Mailbox:
     def can_idle(self) -> bool:
         return b"IDLE" in self.capabilities
 
-    def uids_after(self, last_uid: int, *, since: datetime | None = None) -> list[int]:
+    def uids_after(self, last_uid: int, *, since: date | None = None) -> list[int]:
         """UIDs above ``last_uid``, ascending (``UID n:*`` also answers the highest UID
         when nothing is newer: filtered)."""
         criteria: list = ["UID", f"{last_uid + 1}:*"]
         if since is not None:
-            criteria += ["SINCE", since.date()]
+            criteria += ["SINCE", since]
         try:
             return sorted(u for u in self.client.search(criteria) if u > last_uid)
         except (OSError, IMAPClientError) as exc:
