@@ -140,9 +140,13 @@ def reply_submit(
             conversation=conversation, user=user, last_seen_message_id=last_seen_message_id,
             client_token=client_token or None,
         )
-        return _reply_queue(conversation=conversation, user=user, text=text, option_key=option_key,
-                            client_token=client_token, confirm_public=confirm_public, saved_reply=saved_reply,
-                            last_seen_message_id=last_seen_message_id)
+        result = _reply_queue(conversation=conversation, user=user, text=text, option_key=option_key,
+                              client_token=client_token, confirm_public=confirm_public, saved_reply=saved_reply,
+                              last_seen_message_id=last_seen_message_id)
+        if getattr(result, "reopened_conversation", False):
+            # Answering a resolved conversation reopened it: its clocks follow (routing.sla).
+            transaction.on_commit(lambda: sla.conversations_sync([conversation.id]))
+        return result
 
 
 def _reply_queue(*, conversation: Conversation, user, text: str, option_key: str, client_token: str,

@@ -197,6 +197,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routing.sla_scan",
         "schedule": timedelta(seconds=60),
     },
+    # Snoozed conversations whose time has come go back to the top of their queue.
+    "snoozed-wake": {
+        "task": "inbox.snoozed_wake",
+        "schedule": timedelta(seconds=60),
+    },
     # Unassigned conversations to officers who became available or freed capacity, earliest
     # due first, and take-backs from assignees who did not answer (routing/assignment.py).
     "assign-backlog": {

@@ -77,15 +77,19 @@ class TeamAdmin(GuardedModelAdmin):
 
 
 @admin.register(ChannelAccount)
-class ChannelAccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "platform", "handle", "external_id", "status", "credentials_set", "default_team", "last_error_at"]
+class ChannelAccountAdmin(GuardedModelAdmin):
+    """Object permissions (guardian) on an account: an admin grants *publish without
+    approval* per officer there, which ``reply_approval`` = "unpermitted" asks for."""
+
+    list_display = ["name", "platform", "handle", "external_id", "status", "reply_approval", "credentials_set",
+                    "default_team", "last_error_at"]
     list_filter = ["platform", "status"]
     search_fields = ["name", "handle", "external_id"]
     list_select_related = ["default_team"]
     # Never "credentials": secrets are set with `manage.py add_channel_account` or the
     # connect pages, and are not displayed anywhere.
     fields = [
-        "platform", "external_id", "name", "handle", "default_team", "status",
+        "platform", "external_id", "name", "handle", "default_team", "status", "reply_approval",
         "credentials_set", "last_error", "last_error_at", "cursors_display", "next_poll_at", "created_at",
     ]
     readonly_fields = ["credentials_set", "last_error", "last_error_at", "cursors_display", "next_poll_at", "created_at"]
@@ -106,7 +110,8 @@ class ChannelAccountAdmin(admin.ModelAdmin):
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "color"]
+    list_display = ["name", "slug", "color", "requires_approval"]
+    list_filter = ["requires_approval"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 

@@ -204,6 +204,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         items = [{k: item.get(k) for k in keys} for item in event.get("items", [])]
         await self.send_json({"type": "sla.notification", "items": items})
 
+    async def mention_notification(self, event):
+        """A colleague mentioned this user in an internal note: ids and the colleague's name."""
+        keys = ("conversation", "message", "author")
+        await self.send_json({"type": "mention.notification", **{k: event.get(k) for k in keys}})
+
     async def presence_changed(self, event):
         """Who has a conversation of the user's teams open or is writing in it: names of
         colleagues and ids, never citizen data."""

@@ -5,21 +5,19 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from inbox.models import Conversation, platform_choices
+from inbox import limits
+from inbox.models import Conversation, Tag, platform_choices
 from inbox.selectors import QueueFilter
 
 QUEUE_VIEWS = (("mine", _("Mine")), ("team", _("My teams")), ("unassigned", _("Unassigned")))
-STATUS_FILTER_CHOICES = [("active", _("Active")), ("all", _("All")), *Conversation.Status.choices]
+# The status filter and the statuses an officer may set are the API's (inbox/limits.py).
+STATUS_FILTER_CHOICES = [("active", _("Active")), *limits.STATUS_FILTER_CHOICES[1:]]
 QUEUE_ORDERINGS = (("recent", _("Newest activity first")), ("due", _("Due soonest first")))
 SLA_FILTER_CHOICES = (("", _("Any")), ("at_risk", _("At risk")), ("breached", _("Breached")))
 
-# What an officer may set from the conversation page (new and snoozed are set by the system).
-STATUS_ACTIONS = {
-    Conversation.Status.OPEN: _("Reopen"),
-    Conversation.Status.PENDING: _("Mark pending"),
-    Conversation.Status.RESOLVED: _("Resolve"),
-    Conversation.Status.SPAM: _("Mark as spam"),
-}
+# What an officer may set from the conversation page (new is the ingest's; snoozed comes
+# with a wake-up time, SnoozeForm).
+STATUS_ACTIONS = limits.SETTABLE_STATUSES
 
 
 class QueueFilterForm(forms.Form):
@@ -33,6 +31,8 @@ class QueueFilterForm(forms.Form):
     ordering = forms.ChoiceField(choices=QUEUE_ORDERINGS, required=False, label=_("Sort"))
     sla = forms.ChoiceField(choices=SLA_FILTER_CHOICES, required=False, label=_("Response time"))
     before = forms.CharField(required=False, max_length=100)
+    # The search box: the API's ?search= (inbox/selectors.py, conversation_search_q).
+    q = forms.CharField(required=False, max_length=limits.SEARCH_MAX_LENGTH, label=_("Search"), strip=True)
 
     def __init__(self, data, *, teams, **kwargs):
         super().__init__(data, **kwargs)
@@ -51,11 +51,13 @@ class QueueFilterForm(forms.Form):
             before=data.get("before", ""),
             ordering=data.get("ordering", "recent"),
             sla=data.get("sla", ""),
+            search=data.get("q", ""),
         )
 
 
 class ReplyForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea, strip=False, required=False, label=_("Reply"))
+    text = forms.CharField(widget=forms.Textarea, strip=False, required=False, label=_("Reply"),
+                           max_length=limits.REPLY_MAX_LENGTH)
     option = forms.CharField(max_length=40)
     client_token = forms.CharField(max_length=64, required=False)
     confirm_public = forms.BooleanField(required=False)
@@ -68,7 +70,7 @@ class ReplyForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea, label=_("Internal note"), max_length=10_000)
+    text = forms.CharField(widget=forms.Textarea, label=_("Internal note"), max_length=limits.NOTE_MAX_LENGTH)
 
 
 class StatusForm(forms.Form):
@@ -91,3 +93,72 @@ class AssignForm(forms.Form):
 
 def _user_label(user) -> str:
     return user.get_full_name() or user.get_username()
+
+
+SNOOZE_CHOICES = (
+    ("later_today", _("Later today (in 3 hours)")),
+    ("tomorrow", _("Tomorrow at 8:00")),
+    ("next_week", _("Next week (Monday at 8:00)")),
+    ("custom", _("Choose a date and time")),
+)
+
+
+class SnoozeForm(forms.Form):
+    """Until when: one of the choices, or a date and time in the account's calendar."""
+
+    until = forms.ChoiceField(choices=SNOOZE_CHOICES, label=_("Snooze until"))
+    custom = forms.DateTimeField(required=False, label=_("Date and time"),
+                                 input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("until") == "custom" and not data.get("custom"):
+            self.add_error("custom", _("Choose the date and time to wake it."))
+        return data
+
+
+class PriorityForm(forms.Form):
+    priority = forms.TypedChoiceField(choices=Conversation.Priority.choices, coerce=int, label=_("Priority"))
+
+
+class TagsForm(forms.Form):
+    """The conversation's tags, all at once (checkboxes of the existing tags)."""
+
+    tags = forms.ModelMultipleChoiceField(queryset=Tag.objects.all(), required=False, label=_("Tags"))
+
+
+class BulkForm(forms.Form):
+    """A queue selection and what to do with it (inbox/services/bulk.py)."""
+
+    ACTIONS = (
+        ("assign", _("Assign")),
+        ("tag", _("Add a tag")),
+        ("resolve", _("Resolve")),
+        ("spam", _("Mark as spam")),
+        ("reply", _("Send a saved reply to each")),
+    )
+    action = forms.ChoiceField(choices=ACTIONS, label=_("Action"))
+    conversations = forms.TypedMultipleChoiceField(coerce=int, label=_("Conversations"))
+    assignee = forms.CharField(required=False, max_length=20, label=_("Assign to"))
+    tag = forms.IntegerField(required=False, min_value=1, label=_("Tag"))
+    saved_reply = forms.IntegerField(required=False, min_value=1, label=_("Saved reply"))
+    # When the officer loaded the queue: a conversation that moved on since is held back.
+    seen_at = forms.DateTimeField(required=False)
+    bulk_token = forms.CharField(required=False, max_length=32)
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__(data, **kwargs)
+        # Any ids: the service finds them through conversations_for_user (others are "not found").
+        ids = data.getlist("conversations") if hasattr(data, "getlist") else (data or {}).get("conversations", [])
+        self.fields["conversations"].choices = [(i, i) for i in ids if str(i).isdigit()][: limits.BULK_MAX_CONVERSATIONS]
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if action == "tag" and not data.get("tag"):
+            self.add_error("tag", _("Choose a tag."))
+        if action == "reply" and not data.get("saved_reply"):
+            self.add_error("saved_reply", _("Choose a saved reply."))
+        if action == "assign" and not data.get("assignee"):
+            self.add_error("assignee", _("Choose who gets them."))
+        return data

@@ -240,6 +240,11 @@ class Conversation(models.Model):
     # otherwise. The account itself is fine.
     unreachable_at = models.DateTimeField(null=True, blank=True)
     unreachable_reason = models.CharField(max_length=300, blank=True)
+    # Snoozed until this time (inbox/services/snooze.py): out of the queue until then, when the
+    # wake task sets it open and ``woken_at``, which keeps it at the top of the queue until an
+    # officer acts on it (reply, status, snooze again).
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    woken_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -276,6 +281,10 @@ class Conversation(models.Model):
                 name="conv_unassigned_idx",
                 condition=Q(assignee__isnull=True),
             ),
+            # The wake task's range (snoozed, due first) and the queue's woken-first block.
+            models.Index(fields=["snoozed_until", "id"], name="conv_snooze_due_idx", condition=Q(status="snoozed")),
+            models.Index(fields=["team", "-woken_at", "-id"], name="conv_woken_idx",
+                         condition=Q(woken_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,8 @@ from datetime import datetime
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from inbox.models import Conversation, Message, MessageRevision
+from inbox.limits import QUEUE_STATUSES, SEARCH_MAX_LENGTH, SEARCH_MIN_LENGTH, status_filter_q
+from inbox.models import Contact, Conversation, Message, MessageRevision
 from inbox.permissions import sees_unrouted, team_ids_for_user
 
 QUEUE_PAGE_SIZE = 50
@@ -40,6 +41,7 @@ class QueueFilter:
     before: str = ""  # keyset cursor "<iso last_inbound_at>|<id>", or "due:<iso sla_due_at or ->|<id>"
     ordering: str = "recent"  # recent (newest citizen activity first) or due (most urgent first)
     sla: str = ""  # "", at_risk or breached (Conversation.sla_state)
+    search: str = ""  # citizen name or handle, text, subject, or a reference (#123)
 
 
 SLA_FILTERS = ("at_risk", "breached")
@@ -57,6 +59,13 @@ def queue_page(user, f: QueueFilter, *, size: int = QUEUE_PAGE_SIZE) -> tuple[li
     if f.ordering == "due":
         return _queue_page_by_due(qs, f.before, size)
     cursor = _parse_cursor(f.before)
+    woken: list[Conversation] = []
+    if f.status == "active" and not f.search:
+        # Conversations that woke from a snooze come first until an officer acts on them
+        # (inbox/services/snooze.py); they are left out of the pages below, so never twice.
+        if not cursor:
+            woken = list(_queue_rows(qs.filter(woken_at__isnull=False)).order_by("-woken_at", "-id")[:size])
+        qs = qs.filter(woken_at__isnull=True)
     if cursor:
         at, pk = cursor
         qs = qs.filter(Q(last_inbound_at__lt=at) | Q(last_inbound_at=at, id__lt=pk))
@@ -66,7 +75,7 @@ def queue_page(user, f: QueueFilter, *, size: int = QUEUE_PAGE_SIZE) -> tuple[li
         rows = rows[:size]
         last = rows[-1]
         next_cursor = f"{last.last_inbound_at.isoformat()}|{last.id}"
-    return rows, next_cursor
+    return woken + rows, next_cursor
 
 
 def _queue_rows(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
@@ -123,15 +132,43 @@ def _queue_queryset(user, f: QueueFilter) -> QuerySet[Conversation]:
         qs = qs.filter(assignee__isnull=True)
     if f.team_id:
         qs = qs.filter(team_id=f.team_id)
-    if f.status == "active":
-        qs = qs.filter(status__in=Conversation.ACTIVE_STATUSES)
-    elif f.status in Conversation.Status.values:
-        qs = qs.filter(status=f.status)
+    qs = qs.filter(status_filter_q(f.status))
+    if f.search:
+        qs = qs.filter(conversation_search_q(f.search))
     if f.platform:
         qs = qs.filter(account__platform=f.platform)
     if f.sla in SLA_FILTERS:
         qs = qs.filter(sla_state=f.sla)
     return qs
+
+
+SEARCHED_DIRECTIONS = (Message.Direction.INBOUND, Message.Direction.OUTBOUND)
+MAX_REFERENCE = 2**63 - 1
+
+
+def conversation_search_q(text: str) -> Q:
+    """What the queue's search box and the API's ``?search=`` find (one definition).
+
+    A reference (``#123`` or ``123``) finds that conversation; text of at least
+    ``SEARCH_MIN_LENGTH`` characters is looked for, case-insensitively, in the citizen's name
+    and handle, the subject and every message to or from the citizen (notes are internal
+    and not searched). Each part is an ``IN (subquery)`` served by a trigram index (migration
+    0016), so the matching ids are found first and the queue's own filters (the user's teams
+    above all) narrow them: nothing outside ``conversations_for_user`` can be found. Text
+    too short to search matches nothing but a reference.
+    """
+    text = " ".join(text.split())[:SEARCH_MAX_LENGTH]
+    condition = Q(pk__in=[])
+    reference = text.removeprefix("#")
+    if reference.isdigit() and 0 < int(reference) <= MAX_REFERENCE:
+        condition |= Q(pk=int(reference))
+    if len(text) >= SEARCH_MIN_LENGTH:
+        handle = text.removeprefix("@") or text
+        contacts = Contact.objects.filter(Q(name__icontains=text) | Q(handle__icontains=handle)).values("id")
+        messages = Message.objects.filter(
+            direction__in=SEARCHED_DIRECTIONS, text__icontains=text).values("conversation_id")
+        condition |= Q(subject__icontains=text) | Q(contact_id__in=contacts) | Q(pk__in=messages)
+    return condition
 
 
 def _parse_cursor(raw: str) -> tuple[datetime, int] | None:
@@ -165,8 +202,8 @@ def contact_history(user, conversation: Conversation, *, limit: int = 10) -> lis
 
 
 def queue_counts(user) -> dict[str, int]:
-    """Active conversations in the user's three queues (one query)."""
-    qs = conversations_for_user(user).filter(status__in=Conversation.ACTIVE_STATUSES)
+    """Active conversations in the user's three queues (one query); snoozed ones wait outside."""
+    qs = conversations_for_user(user).filter(status__in=QUEUE_STATUSES)
     return qs.aggregate(
         mine=Count("id", filter=Q(assignee=user)),
         team=Count("id"),

@@ -12,3 +12,11 @@ from inbox.records import tasks as records_tasks  # noqa: F401 - registers the p
 def audit_seal_task() -> int:
     """Give the audit rows committed since the last run their place in the hash chain."""
     return audit_seal()
+
+
+@shared_task(name="inbox.snoozed_wake")
+def snoozed_wake_task() -> int:
+    """Open the snoozed conversations whose time has come (inbox/services/snooze.py)."""
+    from inbox.services.snooze import conversations_wake
+
+    return len(conversations_wake())

@@ -5,12 +5,16 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -20,8 +24,19 @@ from channels_adapters.outbound import PersonalDataInPublicReply, reply_options,
 from channels_adapters.registry import get_adapter
 from inbox.audit import audit_record
 from inbox.conversation_presence import presence_attach
-from inbox.forms import STATUS_ACTIONS, AssignForm, NoteForm, QueueFilterForm, ReplyForm, StatusForm
-from inbox.models import Conversation, ReplyDraft, SavedReply, Team
+from inbox.forms import (
+    STATUS_ACTIONS,
+    AssignForm,
+    BulkForm,
+    NoteForm,
+    PriorityForm,
+    QueueFilterForm,
+    ReplyForm,
+    SnoozeForm,
+    StatusForm,
+    TagsForm,
+)
+from inbox.models import Conversation, ReplyDraft, SavedReply, Tag, Team
 from inbox.permissions import REPLY, SUPERVISE, team_ids_for_user, team_officers, user_has_team_perm
 from inbox.selectors import (
     contact_history,
@@ -32,13 +47,17 @@ from inbox.selectors import (
 )
 from inbox.services import (
     AssignmentRefused,
+    MentionRefused,
     ReplyCollision,
     UnknownLastSeenMessage,
     conversation_assign,
     conversation_note_add,
+    conversation_priority_set,
     conversation_status_set,
+    conversation_tags_set,
 )
 from inbox.services.approvals import open_draft_for
+from inbox.services.snooze import SnoozeRefused, conversation_snooze, snooze_until
 from routing import countdown as sla_countdown
 from routing import sla
 
@@ -87,6 +106,7 @@ def queue(request):
         "conversations": conversations,
         "next_cursor": next_cursor,
         "queue_filter": queue_filter,
+        "search_too_short": bool(queue_filter.search) and not _searchable(queue_filter.search),
     }
     if request.GET.get("fragment"):
         response = render(request, "inbox/_queue_list.html", context)
@@ -98,8 +118,84 @@ def queue(request):
         counts=queue_counts(user),
         tabs=[("mine", _("Mine")), ("team", _("My teams")), ("unassigned", _("Unassigned"))],
         first_response_target=settings.FIRST_RESPONSE_TARGET_MINUTES,
+        **_bulk_context(request, teams),
     )
     return render(request, "inbox/queue.html", context)
+
+
+def _searchable(text: str) -> bool:
+    from inbox.limits import SEARCH_MIN_LENGTH
+
+    return len(text) >= SEARCH_MIN_LENGTH or text.removeprefix("#").isdigit()
+
+
+def _bulk_context(request, teams: list[Team]) -> dict:
+    """What the queue's bulk bar offers: tags, the saved replies of the user's teams, whom a
+    supervisor may assign to; and the summary of the last bulk action (once)."""
+    user = request.user
+    team_ids = [t.id for t in teams]
+    supervised = [t for t in teams if user_has_team_perm(user, t, SUPERVISE)]
+    officers: dict[int, object] = {}
+    for team in supervised[:5]:
+        officers.update((u.pk, u) for u in team_officers(team))
+    return {
+        "bulk_tags": list(Tag.objects.only("id", "name").order_by("name")),
+        "bulk_saved_replies": list(
+            SavedReply.objects.filter(Q(team_id__in=team_ids) | Q(team__isnull=True))
+            .only("id", "title", "team_id").order_by("title")
+        ),
+        "bulk_officers": sorted(officers.values(), key=lambda u: (u.get_full_name() or u.get_username()).lower()),
+        "bulk_seen_at": timezone.now().isoformat(),
+        "bulk_token": uuid.uuid4().hex,
+        "bulk_summary": request.session.pop(BULK_SUMMARY_KEY, None) if BULK_SUMMARY_KEY in request.session else None,
+    }
+
+
+BULK_SUMMARY_KEY = "inbox.bulk_summary"
+
+
+@login_required
+@require_POST
+def queue_bulk(request):
+    """Assign, tag, resolve, mark as spam or send a saved reply to each selected conversation;
+    back to the queue with a summary of what was done, sent, held and why."""
+    from channels_adapters.bulk import bulk_reply
+    from inbox.services.bulk import bulk_apply
+
+    back = request.POST.get("next", "")
+    back = back if back.startswith("/inbox/") and not back.startswith("//") else reverse("inbox:queue")
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
+        messages.error(request, " ".join(errors) or _("Choose conversations and an action."))
+        return redirect(back)
+    data = form.cleaned_data
+    ids = data["conversations"]
+    if data["action"] == "reply":
+        summary = bulk_reply(user=request.user, conversation_ids=ids, saved_reply_id=data["saved_reply"],
+                             seen_at=data["seen_at"], bulk_token=data["bulk_token"])
+    else:
+        assignee = tag = None
+        if data["action"] == "assign":
+            raw = data["assignee"]
+            if raw == "me":
+                assignee = request.user
+            elif raw.isdigit():
+                assignee = get_user_model().objects.filter(pk=int(raw), is_active=True).first()
+            if assignee is None:
+                messages.error(request, _("Choose an officer of the team."))
+                return redirect(back)
+        if data["action"] == "tag":
+            tag = Tag.objects.filter(pk=data["tag"]).first()
+            if tag is None:
+                messages.error(request, _("Choose a tag."))
+                return redirect(back)
+        summary = bulk_apply(user=request.user, action=data["action"], conversation_ids=ids,
+                             assignee=assignee, tag=tag)
+        if data["action"] in ("resolve", "spam") and summary.changed_ids():
+            sla.conversations_sync(summary.changed_ids())
+    request.session[BULK_SUMMARY_KEY] = summary.as_dict()
+    return redirect(back)
 
 
 # --- One conversation ------------------------------------------------------------------------
@@ -205,6 +301,7 @@ def _conversation_page(
     reply_collision: ReplyCollision | None = None,
     note_text: str = "",
     note_error: str = "",
+    snooze_error: str = "",
     reply_saved_reply: SavedReply | None = None,
     status: int = 200,
 ) -> HttpResponse:
@@ -248,6 +345,13 @@ def _conversation_page(
         "new_after": seen_message_id if seen_message_id is not None and seen_message_id < newest_id else None,
         "note_text": note_text,
         "note_error": note_error,
+        "snooze_form": SnoozeForm(),
+        "snooze_error": snooze_error,
+        "priority_choices": Conversation.Priority.choices,
+        "all_tags": list(Tag.objects.only("id", "name").order_by("name")) if can_reply else [],
+        "conversation_tag_ids": {t.pk for t in conversation.tags.all()},
+        # Who a note may mention (@username): the officers of the team.
+        "mentionable": team_officers(conversation.team) if can_reply and conversation.team else [],
     })
     return render(request, "inbox/conversation.html", context, status=status)
 
@@ -299,6 +403,9 @@ def conversation_reply(request, pk: int):
     if isinstance(sent, ReplyDraft):
         messages.success(request, _("Your reply is waiting for a supervisor's approval: nothing was sent yet."))
         return redirect("inbox:conversation", pk=conversation.pk)
+    if getattr(sent, "reopened_conversation", False):
+        messages.success(request, _("Reply queued for sending. The conversation was resolved: it is open again."))
+        return redirect("inbox:conversation", pk=conversation.pk)
     messages.success(request, _("Reply queued for sending."))
     return redirect("inbox:conversation", pk=conversation.pk)
 
@@ -313,8 +420,83 @@ def conversation_note(request, pk: int):
             request, conversation, note_text=request.POST.get("text", ""),
             note_error=" ".join(form.errors.get("text", [])) or _("The note is empty."), status=422,
         )
-    conversation_note_add(conversation=conversation, user=request.user, text=form.cleaned_data["text"])
-    messages.success(request, _("Note added."))
+    try:
+        note = conversation_note_add(conversation=conversation, user=request.user, text=form.cleaned_data["text"])
+    except MentionRefused as exc:
+        return _conversation_page(
+            request, conversation, note_text=form.cleaned_data["text"], status=422,
+            note_error=_("Only officers of the team can be mentioned: %(names)s.")
+            % {"names": ", ".join(f"@{n}" for n in exc.names)},
+        )
+    if note.mentioned:
+        messages.success(request, _("Note added; told %(names)s.") % {
+            "names": ", ".join(u.get_full_name() or u.get_username() for u in note.mentioned)})
+    else:
+        messages.success(request, _("Note added."))
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_snooze_view(request, pk: int):
+    conversation = _conversation_or_404(request, pk)
+    if not user_has_team_perm(request.user, conversation.team, REPLY):
+        raise PermissionDenied
+    form = SnoozeForm(request.POST)
+    if not form.is_valid():
+        errors = " ".join(str(e) for errs in form.errors.values() for e in errs)
+        return _conversation_page(request, conversation, snooze_error=errors, status=422)
+    try:
+        until = snooze_until(form.cleaned_data["until"], conversation, custom=form.cleaned_data.get("custom"))
+        conversation_snooze(conversation=conversation, user=request.user, until=until)
+    except SnoozeRefused as exc:
+        return _conversation_page(request, conversation, snooze_error=_snooze_reason(exc), status=422)
+    messages.success(request, _("Snoozed until %(when)s: it is back at the top of the queue then.") % {
+        "when": date_format(timezone.localtime(until), "DATETIME_FORMAT")})
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+def _snooze_reason(exc: SnoozeRefused) -> str:
+    text = str(exc)
+    if "passed" in text:
+        return _("That time has passed: choose a time to come.")
+    if "year" in text:
+        return _("A conversation can be snoozed for a year at most.")
+    return _("Choose when to wake it.")
+
+
+@login_required
+@require_POST
+def conversation_priority_view(request, pk: int):
+    conversation = _conversation_or_404(request, pk)
+    if not user_has_team_perm(request.user, conversation.team, REPLY):
+        raise PermissionDenied
+    form = PriorityForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Unknown priority."))
+        return redirect("inbox:conversation", pk=conversation.pk)
+    conversation_priority_set(conversation=conversation, user=request.user, priority=form.cleaned_data["priority"])
+    messages.success(request, _("Priority set to %(priority)s.") % {
+        "priority": conversation.get_priority_display().lower()})
+    return redirect("inbox:conversation", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_tags_view(request, pk: int):
+    conversation = _conversation_or_404(request, pk)
+    if not user_has_team_perm(request.user, conversation.team, REPLY):
+        raise PermissionDenied
+    form = TagsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Unknown tag."))
+        return redirect("inbox:conversation", pk=conversation.pk)
+    try:
+        conversation_tags_set(conversation=conversation, user=request.user, replace=list(form.cleaned_data["tags"]))
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("inbox:conversation", pk=conversation.pk)
+    messages.success(request, _("Tags saved."))
     return redirect("inbox:conversation", pk=conversation.pk)
 
 

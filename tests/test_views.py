@@ -196,7 +196,9 @@ def test_queue_query_count_does_not_grow_with_conversations(sim_account, alice):
     with_thirty = measure()
 
     assert with_three == with_thirty
-    assert with_thirty <= 12, f"queue page budget exceeded: {with_thirty} queries"
+    # 12 before issue 11's working-faster part; +4 for it (constant): the woken-from-snooze
+    # block, the supervised teams (bulk assign, Approvals link), the bulk bar's tags and saved replies.
+    assert with_thirty <= 16, f"queue page budget exceeded: {with_thirty} queries"
 
 
 # --- The conversation page ---------------------------------------------------------------------

@@ -4,13 +4,15 @@ starts from ``conversations_for_user``: no filter can widen what a user sees."""
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import QuerySet
 from rest_framework.filters import OrderingFilter
 
-from inbox.models import Conversation, Message
+from inbox.limits import STATUS_FILTER_CHOICES, status_filter_q
+from inbox.models import Conversation
+from inbox.selectors import conversation_search_q
 
-STATUS_CHOICES = [("active", "Active (new, open, pending, snoozed)"), *Conversation.Status.choices]
-SEARCHED_DIRECTIONS = (Message.Direction.INBOUND, Message.Direction.OUTBOUND)
+# The queue's choices (inbox/limits.py): `active` is what the queue lists, `all` every status.
+STATUS_CHOICES = STATUS_FILTER_CHOICES
 
 
 class ConversationFilter(django_filters.FilterSet):
@@ -23,7 +25,8 @@ class ConversationFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=Conversation.Kind.choices)
     search = django_filters.CharFilter(
         method="filter_search",
-        help_text="Case-insensitive text in the subject or in any inbound or outbound message.",
+        help_text="What the queue's search box finds: the citizen's name or handle, text in the subject or in "
+                  "any message to or from the citizen (3 characters at least), or a reference (`#123`).",
     )
     sla = django_filters.ChoiceFilter(
         choices=[("at_risk", "At risk"), ("breached", "Breached")], field_name="sla_state",
@@ -35,9 +38,7 @@ class ConversationFilter(django_filters.FilterSet):
         fields = ["status", "team", "assignee", "platform", "kind", "search", "sla"]
 
     def filter_status(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        if value == "active":
-            return queryset.filter(status__in=Conversation.ACTIVE_STATUSES)
-        return queryset.filter(status=value)
+        return queryset.filter(status_filter_q(value))
 
     def filter_team(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()
@@ -59,13 +60,9 @@ class ConversationFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # EXISTS rather than a join: a conversation with many matching messages is one row,
-        # and no DISTINCT is needed (which would fight the cursor ordering). Notes are
-        # internal and not searched here.
-        matching_message = Message.objects.filter(
-            conversation_id=OuterRef("pk"), direction__in=SEARCHED_DIRECTIONS, text__icontains=value
-        )
-        return queryset.filter(Q(subject__icontains=value) | Q(Exists(matching_message)))
+        # The queue's own definition (inbox/selectors.py): IN (subquery), no join, no DISTINCT
+        # to fight the cursor ordering. Notes are internal and not searched.
+        return queryset.filter(conversation_search_q(value))
 
 
 class ConversationOrdering(OrderingFilter):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from inbox import limits
 from inbox.models import (
     ChannelAccount,
     Contact,
@@ -48,7 +49,7 @@ class TeamBriefSerializer(serializers.ModelSerializer):
 class TagSerializer(serializers.ModelSerializer):
     class Meta:
         model = Tag
-        fields = ["id", "name", "slug", "color"]
+        fields = ["id", "name", "slug", "color", "requires_approval"]
 
 
 class ContactSerializer(serializers.ModelSerializer):
@@ -99,7 +100,7 @@ class ChannelAccountSerializer(serializers.ModelSerializer):
         fields = [
             "id", "platform", "platform_label", "external_id", "name", "handle", "status",
             "has_credentials", "last_error", "last_error_at", "next_poll_at", "default_team",
-            "calendar", "created_at",
+            "calendar", "reply_approval", "created_at",
         ]
 
     def get_has_credentials(self, obj) -> bool:
@@ -189,7 +190,7 @@ class ReplyOptionSerializer(serializers.Serializer):
 
 
 class ReplyInputSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=20000, trim_whitespace=False)
+    text = serializers.CharField(max_length=limits.REPLY_MAX_LENGTH, trim_whitespace=False)
     option = serializers.CharField(
         max_length=40, help_text="The key of one of the conversation's reply options (`public`, `private`...)."
     )
@@ -249,11 +250,115 @@ class ReplyCollisionSerializer(serializers.Serializer):
 
 
 class NoteInputSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=20000)
+    text = serializers.CharField(
+        max_length=limits.NOTE_MAX_LENGTH,
+        help_text="`@username` mentions an officer of the conversation's team, who is told live; "
+                  "naming anyone else is a 400.",
+    )
 
 
 class StatusInputSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Conversation.Status.choices)
+    status = serializers.ChoiceField(
+        choices=list(limits.SETTABLE_STATUSES.items()),
+        help_text="What an officer may set (inbox/limits.py): `new` is the ingest's, `snoozed` comes with a "
+                  "wake-up time (`POST .../snooze/`).",
+    )
+
+
+class SnoozeInputSerializer(serializers.Serializer):
+    until = serializers.ChoiceField(
+        choices=["later_today", "tomorrow", "next_week", "custom"],
+        help_text="`later_today` (3 hours), `tomorrow` (8:00 in the account's calendar), `next_week` "
+                  "(Monday 8:00 there) or `custom` (then `at`).",
+    )
+    at = serializers.DateTimeField(required=False, help_text="With `custom`: when it wakes (ISO 8601).")
+
+    def validate(self, data):
+        if data["until"] == "custom" and not data.get("at"):
+            raise serializers.ValidationError({"at": ["Say when it wakes."]})
+        return data
+
+
+class PriorityInputSerializer(serializers.Serializer):
+    priority = serializers.ChoiceField(choices=Conversation.Priority.choices)
+
+
+class TagsInputSerializer(serializers.Serializer):
+    add = serializers.SlugRelatedField(slug_field="slug", queryset=Tag.objects.all(), many=True, required=False,
+                                       help_text="Slugs of tags to add.")
+    remove = serializers.SlugRelatedField(slug_field="slug", queryset=Tag.objects.all(), many=True, required=False,
+                                          help_text="Slugs of tags to remove.")
+
+
+class BulkInputSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["assign", "tag", "resolve", "spam", "reply"])
+    conversations = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=limits.BULK_MAX_CONVERSATIONS,
+        help_text="Conversation ids; those you cannot see come back as `not_found`.",
+    )
+    assignee = serializers.CharField(required=False, help_text="`assign`: `me` or a user id (supervisors).")
+    tag = serializers.SlugRelatedField(slug_field="slug", queryset=Tag.objects.all(), required=False,
+                                       help_text="`tag`: the tag's slug.")
+    saved_reply = serializers.IntegerField(required=False, min_value=1, help_text="`reply`: the saved reply's id.")
+    seen_at = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="`reply`: when you last read the conversations; one in which anything arrived or was sent "
+                  "after it is held back. Omitted: no such check.",
+    )
+    bulk_token = serializers.CharField(required=False, max_length=32, allow_blank=True,
+                                       help_text="Idempotency key: the same selection sent again sends nothing twice.")
+
+    def validate(self, data):
+        needs = {"assign": "assignee", "tag": "tag", "reply": "saved_reply"}.get(data["action"])
+        if needs and not data.get(needs):
+            raise serializers.ValidationError({needs: ["Required for this action."]})
+        return data
+
+
+class BulkResultSerializer(serializers.Serializer):
+    conversation = serializers.IntegerField()
+    outcome = serializers.ChoiceField(
+        choices=["done", "unchanged", "sent", "held_for_approval", "held_back", "refused", "not_found"])
+    reason = serializers.CharField(allow_blank=True)
+    message = serializers.IntegerField(allow_null=True, help_text="The queued reply (outcome `sent`).")
+    draft = serializers.IntegerField(allow_null=True, help_text="The draft waiting (outcome `held_for_approval`).")
+
+
+class BulkSummarySerializer(serializers.Serializer):
+    action = serializers.CharField()
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Conversations per outcome.")
+    results = BulkResultSerializer(many=True)
+
+
+class ReplySentSerializer(MessageSerializer):
+    """The queued reply; ``conversation_reopened`` when the conversation was resolved and
+    answering it opened it again."""
+
+    conversation_reopened = serializers.SerializerMethodField()
+
+    class Meta(MessageSerializer.Meta):
+        fields = [*MessageSerializer.Meta.fields, "conversation_reopened"]
+        read_only_fields = fields
+
+    def get_conversation_reopened(self, obj) -> bool:
+        return bool(getattr(obj, "reopened_conversation", False))
+
+
+class TagFullSerializer(serializers.ModelSerializer):
+    """Tags (``/api/v1/tags/``): everyone reads; admins create and change them."""
+
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "slug", "color", "requires_approval"]
+
+
+class ChannelAccountApprovalSerializer(serializers.ModelSerializer):
+    """Which replies through the account wait for a supervisor (admins write)."""
+
+    class Meta:
+        model = ChannelAccount
+        fields = ["id", "reply_approval"]
+        read_only_fields = ["id"]
 
 
 class AssignInputSerializer(serializers.Serializer):
@@ -303,7 +408,7 @@ class ReplyDraftSerializer(serializers.ModelSerializer):
 
 class ApproveInputSerializer(serializers.Serializer):
     text = serializers.CharField(
-        max_length=20000, required=False, allow_blank=True, trim_whitespace=False,
+        max_length=limits.REPLY_MAX_LENGTH, required=False, allow_blank=True, trim_whitespace=False,
         help_text="The supervisor's edit of the reply; omitted or blank: send the author's text.",
     )
     confirm_public = serializers.BooleanField(
@@ -313,7 +418,7 @@ class ApproveInputSerializer(serializers.Serializer):
 
 
 class ReturnInputSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=2000, help_text="What the author should change.")
+    comment = serializers.CharField(max_length=limits.REVIEW_COMMENT_MAX_LENGTH, help_text="What the author should change.")
 
 
 class DraftRefusedSerializer(serializers.Serializer):

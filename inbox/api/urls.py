@@ -15,6 +15,8 @@ router = SimpleRouter()
 router.register("conversations", views.ConversationViewSet, basename="conversation")
 # Replies held for a supervisor's approval (inbox/api/approvals.py, docs/approvals.md).
 router.register("approvals", approvals.ApprovalViewSet, basename="approval")
+# Tags (everyone reads; admins write, including requires_approval): inbox/api/views.py.
+router.register("tags", views.TagViewSet, basename="tag")
 # Routing's API (service calendars, SLA policies): routing/api.py, docs/sla.md.
 router.register("service-calendars", routing_api.ServiceCalendarViewSet, basename="servicecalendar")
 router.register("sla-policies", routing_api.SlaPolicyViewSet, basename="slapolicy")
@@ -31,6 +33,9 @@ urlpatterns = [
     path("presence/", team_api.PresenceView.as_view(), name="presence"),
     path("channel-accounts/", views.ChannelAccountListView.as_view(), name="channelaccount-list"),
     path("channel-accounts/<int:pk>/", routing_api.ChannelAccountCalendarView.as_view(), name="channelaccount-calendar"),
+    # Which replies through the account wait for approval (docs/approvals.md): admins write.
+    path("channel-accounts/<int:pk>/approval/", views.ChannelAccountApprovalView.as_view(),
+         name="channelaccount-approval"),
     # The supervisor's dashboard (routing/dashboard_api.py, docs/sla.md).
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     *router.urls,

@@ -7,6 +7,7 @@ against the team permissions (a 403).
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
@@ -22,6 +23,7 @@ from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
 from channels_adapters.base import ReplyRefused
@@ -30,19 +32,28 @@ from inbox.api.filters import ConversationFilter, ConversationOrdering
 from inbox.api.permissions import SeesChannelAccounts
 from inbox.api.serializers import (
     AssignInputSerializer,
+    BulkInputSerializer,
+    BulkSummarySerializer,
+    ChannelAccountApprovalSerializer,
     ChannelAccountSerializer,
     ConversationDetailSerializer,
     ConversationSerializer,
     DetailSerializer,
     MessageSerializer,
     NoteInputSerializer,
+    PriorityInputSerializer,
     ReplyCollisionSerializer,
     ReplyDraftSerializer,
     ReplyInputSerializer,
     ReplyOptionSerializer,
+    ReplySentSerializer,
+    SnoozeInputSerializer,
     StatusInputSerializer,
+    TagFullSerializer,
+    TagsInputSerializer,
     TeamSerializer,
 )
+from inbox.audit import audit_record
 from inbox.models import (
     ChannelAccount,
     Conversation,
@@ -50,11 +61,13 @@ from inbox.models import (
     MessageRevision,
     ReplyDraft,
     SavedReply,
+    Tag,
     Team,
 )
 from inbox.permissions import (
     REPLY,
     SUPERVISE,
+    can_manage_channels,
     team_ids_for_user,
     teams_for_user,
     user_has_team_perm,
@@ -62,12 +75,16 @@ from inbox.permissions import (
 from inbox.selectors import conversations_for_user
 from inbox.services import (
     AssignmentRefused,
+    MentionRefused,
     ReplyCollision,
     UnknownLastSeenMessage,
     conversation_assign,
     conversation_note_add,
+    conversation_priority_set,
     conversation_status_set,
+    conversation_tags_set,
 )
+from inbox.services.snooze import SnoozeRefused, conversation_snooze, snooze_until
 from routing import sla
 
 NOT_FOUND = OpenApiResponse(DetailSerializer, description="No such conversation, or not one of your teams'.")
@@ -152,7 +169,8 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         parameters=[CONVERSATION_ID],
         request=ReplyInputSerializer,
         responses={
-            201: MessageSerializer,
+            201: OpenApiResponse(ReplySentSerializer, description=(
+                "Queued. `conversation_reopened`: the conversation was resolved, and answering opened it again.")),
             202: OpenApiResponse(ReplyDraftSerializer, description="Held for a supervisor's approval; nothing sent."),
             400: OpenApiResponse(description="Malformed input."),
             403: FORBIDDEN,
@@ -200,20 +218,118 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         if isinstance(sent, ReplyDraft):
             return Response(ReplyDraftSerializer(sent).data, status=status.HTTP_202_ACCEPTED)
-        return Response(MessageSerializer(sent).data, status=status.HTTP_201_CREATED)
+        return Response(ReplySentSerializer(sent).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Add an internal note (never sent to the citizen)",
         parameters=[CONVERSATION_ID],
         request=NoteInputSerializer,
-        responses={201: MessageSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+        responses={201: MessageSerializer, 400: OpenApiResponse(description="Too long, or mentions someone "
+                   "who is not an officer of the team."), 403: FORBIDDEN, 404: NOT_FOUND},
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def notes(self, request, pk=None):
         conversation = self.get_object()
         data = _valid(NoteInputSerializer, request)
-        message = conversation_note_add(conversation=conversation, user=request.user, text=data["text"])
+        try:
+            message = conversation_note_add(conversation=conversation, user=request.user, text=data["text"])
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc) or None) from exc
+        except MentionRefused as exc:
+            raise ValidationError({"text": [_("Only officers of the team can be mentioned: %(names)s.") % {
+                "names": ", ".join(f"@{n}" for n in exc.names)}]}) from exc
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Snooze until a time: out of the queue, back at the top when it wakes",
+        parameters=[CONVERSATION_ID],
+        request=SnoozeInputSerializer,
+        responses={200: ConversationDetailSerializer, 400: OpenApiResponse(description="A time past or too far."),
+                   403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def snooze(self, request, pk=None):
+        conversation = self.get_object()
+        if not user_has_team_perm(request.user, conversation.team, REPLY):
+            raise PermissionDenied(_("You cannot work on this team's conversations."))
+        data = _valid(SnoozeInputSerializer, request)
+        try:
+            until = snooze_until(data["until"], conversation, custom=data.get("at"))
+            conversation_snooze(conversation=conversation, user=request.user, until=until)
+        except SnoozeRefused as exc:
+            raise ValidationError({"at": [str(exc)]}) from exc
+        return self._detail(conversation)
+
+    @extend_schema(
+        summary="Set the conversation's priority",
+        parameters=[CONVERSATION_ID],
+        request=PriorityInputSerializer,
+        responses={200: ConversationDetailSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def priority(self, request, pk=None):
+        conversation = self.get_object()
+        if not user_has_team_perm(request.user, conversation.team, REPLY):
+            raise PermissionDenied(_("You cannot work on this team's conversations."))
+        data = _valid(PriorityInputSerializer, request)
+        conversation_priority_set(conversation=conversation, user=request.user, priority=data["priority"])
+        return self._detail(conversation)
+
+    @extend_schema(
+        summary="Add and remove tags (by slug)",
+        parameters=[CONVERSATION_ID],
+        request=TagsInputSerializer,
+        responses={200: ConversationDetailSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def tags(self, request, pk=None):
+        conversation = self.get_object()
+        if not user_has_team_perm(request.user, conversation.team, REPLY):
+            raise PermissionDenied(_("You cannot work on this team's conversations."))
+        data = _valid(TagsInputSerializer, request)
+        try:
+            conversation_tags_set(conversation=conversation, user=request.user, add=data.get("add", []),
+                                  remove=data.get("remove", []))
+        except ValueError as exc:
+            raise ValidationError({"add": [str(exc)]}) from exc
+        conversation = self.get_queryset().get(pk=conversation.pk)  # the tags as they are now
+        return self._detail(conversation)
+
+    @extend_schema(
+        summary="Act on many conversations: assign, tag, resolve, mark as spam, send a saved reply to each",
+        description=(
+            "Each conversation goes through the same checks as on its own: a `reply` is sent through each "
+            "conversation's own channel with `POST .../reply/`'s guards (personal data in a public reply, the "
+            "platform's window, approval, messages after `seen_at`). The answer lists the outcome per "
+            "conversation: `sent`, `held_for_approval`, `held_back` (with the reason), `done`, `unchanged`, "
+            "`refused`, `not_found`. Audited per conversation and as a whole."
+        ),
+        request=BulkInputSerializer,
+        responses={200: BulkSummarySerializer, 400: OpenApiResponse(description="Malformed input.")},
+    )
+    @action(detail=False, methods=["post"], filter_backends=[], pagination_class=None)
+    def bulk(self, request):
+        from channels_adapters.bulk import bulk_reply
+        from inbox.services.bulk import bulk_apply
+
+        data = _valid(BulkInputSerializer, request)
+        if data["action"] == "reply":
+            summary = bulk_reply(user=request.user, conversation_ids=data["conversations"],
+                                 saved_reply_id=data["saved_reply"], seen_at=data.get("seen_at"),
+                                 bulk_token=data.get("bulk_token", ""))
+        else:
+            assignee = None
+            if data["action"] == "assign":
+                raw = data["assignee"].strip().lower()
+                assignee = request.user if raw == "me" else (
+                    get_user_model().objects.filter(pk=int(raw), is_active=True).first() if raw.isdigit() else None)
+                if assignee is None:
+                    raise ValidationError({"assignee": [_("No such officer.")]})
+            summary = bulk_apply(user=request.user, action=data["action"], conversation_ids=data["conversations"],
+                                 assignee=assignee, tag=data.get("tag"))
+            if data["action"] in ("resolve", "spam") and summary.changed_ids():
+                sla.conversations_sync(summary.changed_ids())
+        return Response(BulkSummarySerializer(summary.as_dict()).data)
 
     @extend_schema(
         summary="Change the conversation's status (resolve, reopen, mark as spam...)",
@@ -307,3 +423,60 @@ class ChannelAccountListView(generics.ListAPIView):
     pagination_class = ByIdPagination
     filter_backends = []
     queryset = ChannelAccount.objects.select_related("default_team")
+
+
+class AdminsWrite(BasePermission):
+    """Everyone signed in reads; admins (who manage channels) write."""
+
+    message = "Only admins can change this."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS:
+            return bool(request.user and request.user.is_authenticated)
+        return can_manage_channels(request.user)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Tags (everyone reads; admins write)"),
+    create=extend_schema(summary="Create a tag (admins)"),
+    partial_update=extend_schema(summary="Change a tag, e.g. whether its public replies need approval (admins)"),
+)
+class TagViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.RetrieveModelMixin,
+                 viewsets.GenericViewSet):
+    serializer_class = TagFullSerializer
+    permission_classes = [AdminsWrite]
+    pagination_class = ByNamePagination
+    filter_backends = []
+    queryset = Tag.objects.all()
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def perform_create(self, serializer):
+        tag = serializer.save()
+        audit_record(self.request.user, "tag.create", tag, requires_approval=tag.requires_approval)
+
+    def perform_update(self, serializer):
+        before = serializer.instance.requires_approval
+        tag = serializer.save()
+        audit_record(self.request.user, "tag.update", tag, fields=sorted(serializer.validated_data),
+                     requires_approval=tag.requires_approval, requires_approval_before=before)
+
+
+@extend_schema(
+    summary="Which replies through a channel account wait for approval (admins write)",
+    description="`none`, `unpermitted` (officers without the *publish without approval* permission on the "
+                "account; grant it per officer in the admin's Object permissions) or `all_public`.",
+    request=ChannelAccountApprovalSerializer,
+    responses={200: ChannelAccountApprovalSerializer, 403: OpenApiResponse(description="Not an admin."),
+               404: OpenApiResponse(description="No such channel account.")},
+)
+class ChannelAccountApprovalView(generics.RetrieveUpdateAPIView):
+    serializer_class = ChannelAccountApprovalSerializer
+    permission_classes = [SeesChannelAccounts, AdminsWrite]
+    queryset = ChannelAccount.objects.all()
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def perform_update(self, serializer):
+        before = serializer.instance.reply_approval
+        account = serializer.save()
+        audit_record(self.request.user, "channel_account.reply_approval", account,
+                     previous=before, reply_approval=account.reply_approval)

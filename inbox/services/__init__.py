@@ -19,12 +19,15 @@ from inbox.services.accounts import (
 )
 from inbox.services.conversations import (
     AssignmentRefused,
+    MentionRefused,
     ReplyCollision,
     UnknownLastSeenMessage,
     conversation_assign,
     conversation_note_add,
+    conversation_priority_set,
     conversation_reachability_set,
     conversation_status_set,
+    conversation_tags_set,
     message_automatic_create,
     message_reply_collisions_check,
     message_reply_create,
@@ -50,6 +53,7 @@ from inbox.services.ingest import (
 
 __all__ = [
     "AssignmentRefused",
+    "MentionRefused",
     "ReplyCollision",
     "UnknownLastSeenMessage",
     "account_credentials_set",
@@ -61,8 +65,10 @@ __all__ = [
     "channel_account_connect",
     "conversation_assign",
     "conversation_note_add",
+    "conversation_priority_set",
     "conversation_reachability_set",
     "conversation_status_set",
+    "conversation_tags_set",
     "delivery_attempt_note",
     "message_automatic_create",
     "message_claim_for_send",

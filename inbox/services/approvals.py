@@ -257,6 +257,9 @@ def draft_announce(draft_id: int, conversation_id: int, author_id: int, status: 
     layer = get_channel_layer()
     team_id = Conversation.objects.filter(id=conversation_id).values_list("team_id", flat=True).first()
     group = f"team-{team_id}" if team_id else "team-unrouted"
+    from inbox.templatetags.approvals_nav import approvals_pending_forget
+
+    approvals_pending_forget(team_id)  # the top bar's count of drafts waiting (cached per team)
     event = {"draft": draft_id, "conversation": conversation_id, "status": status}
     if layer is not None:
         try:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
 from inbox import realtime
 from inbox.audit import audit_record
-from inbox.models import Conversation, Message, Team
-from inbox.permissions import REPLY, SUPERVISE, user_has_team_perm
+from inbox.models import Conversation, Message, Tag, Team
+from inbox.permissions import REPLY, SUPERVISE, team_officers, user_has_team_perm
 from inbox.services.text import preview as _preview
 
 
@@ -37,12 +40,22 @@ def message_reply_create(
     updates = {"last_message_at": now, "last_message_preview": _preview(text), "updated_at": now}
     if conversation.status == Conversation.Status.NEW:
         updates["status"] = Conversation.Status.OPEN
+    # Answering a resolved conversation reopens it, and says so (the officer's page, the audit).
+    reopened = conversation.status == Conversation.Status.RESOLVED
+    if reopened:
+        updates["status"], updates["resolved_at"] = Conversation.Status.OPEN, None
+    if conversation.woken_at is not None:
+        updates["woken_at"] = None  # acted on: it leaves the top of the queue
     if conversation.assignee_id is None:
         updates["assignee"], updates["assigned_at"] = user, now
     Conversation.objects.filter(pk=conversation.pk).update(**updates)
     for field, value in updates.items():
         setattr(conversation, field, value)
     audit_record(user, "message.reply", conversation, message_id=message.id, visibility=visibility, **(audit or {}))
+    if reopened:
+        audit_record(user, "conversation.reopen", conversation, previous=Conversation.Status.RESOLVED,
+                     status=Conversation.Status.OPEN, reason="reply", message_id=message.id)
+    message.reopened_conversation = reopened
     return message
 
 
@@ -89,10 +102,10 @@ def message_reply_collisions_check(
     # and a colleague may have answered, resolved or taken the conversation since.
     locked = (
         Conversation.objects.select_for_update()
-        .only("status", "assignee_id", "resolved_at", "first_response_at", "updated_at")
+        .only("status", "assignee_id", "resolved_at", "first_response_at", "updated_at", "woken_at")
         .get(pk=conversation.pk)
     )
-    for field in ("status", "assignee_id", "resolved_at", "first_response_at", "updated_at"):
+    for field in ("status", "assignee_id", "resolved_at", "first_response_at", "updated_at", "woken_at"):
         setattr(conversation, field, getattr(locked, field))
     if last_seen_message_id is None:
         return
@@ -126,17 +139,118 @@ def _publish_on_commit(conversation: Conversation) -> None:
     transaction.on_commit(partial(realtime.conversations_changed, [conversation.id]))
 
 
+# "@username" in a note, not inside an e-mail address (a word character or @ before it).
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]*[\w+-])")
+
+
+class MentionRefused(ValueError):
+    """A note names someone who is not an officer of the conversation's team."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        super().__init__("Only officers of the team can be mentioned: " + ", ".join(f"@{n}" for n in names))
+
+
+def note_mentions(conversation: Conversation, text: str) -> list:
+    """The team's officers a note mentions (``@username``), in order of first mention.
+
+    Raises MentionRefused for names that are not officers of the conversation's team: their
+    mention would tell someone outside the team about a conversation they cannot see.
+    """
+    names = list(dict.fromkeys(m.group(1) for m in MENTION.finditer(text)))
+    if not names:
+        return []
+    officers = {u.get_username().lower(): u for u in team_officers(conversation.team)} if conversation.team else {}
+    unknown = [n for n in names if n.lower() not in officers]
+    if unknown:
+        raise MentionRefused(unknown)
+    return list({officers[n.lower()].pk: officers[n.lower()] for n in names}.values())
+
+
 def conversation_note_add(*, conversation: Conversation, user, text: str) -> Message:
+    """An internal note; the officers it mentions (``@username``) are told live."""
     _require_team_perm(user, conversation.team, REPLY, "You cannot work on this team's conversations.")
+    mentioned = note_mentions(conversation, text)
     with transaction.atomic():
         message = Message.objects.create(
             conversation=conversation, account_id=conversation.account_id,
             direction=Message.Direction.NOTE, kind=Message.Kind.NOTE,
             visibility=Message.Visibility.INTERNAL, author_user=user, text=text, sent_at=timezone.now(),
         )
-        audit_record(user, "conversation.note", conversation, message_id=message.id)
+        audit_record(user, "conversation.note", conversation, message_id=message.id,
+                     **({"mentions": [u.pk for u in mentioned]} if mentioned else {}))
         _publish_on_commit(conversation)
+        others = [u.pk for u in mentioned if u.pk != getattr(user, "pk", None)]
+        if others:
+            author = (user.get_full_name() or user.get_username()) if user is not None else ""
+            transaction.on_commit(partial(mentions_announce, others, conversation.id, message.id, author))
+    message.mentioned = mentioned
     return message
+
+
+def mentions_announce(user_ids: list[int], conversation_id: int, message_id: int, author: str) -> None:
+    """Tell each mentioned officer (their own group ``user-<id>``): ids and the colleague's
+    name, never the note or citizen data. The browser shows a toast and lists it."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    event = {"type": "mention.notification", "conversation": conversation_id, "message": message_id,
+             "author": author}
+
+    async def send():
+        for user_id in user_ids:
+            await layer.group_send(f"user-{user_id}", event)
+
+    try:
+        async_to_sync(send)()
+    except Exception:  # a live update is a courtesy: never fail the write that caused it
+        realtime.logger.exception("mentions: could not tell users %s", user_ids)
+
+
+def conversation_priority_set(*, conversation: Conversation, user, priority: int) -> Conversation:
+    if priority not in Conversation.Priority.values:
+        raise ValueError(f"unknown priority {priority!r}")
+    _require_team_perm(user, conversation.team, REPLY, "You cannot work on this team's conversations.")
+    if conversation.priority == priority:
+        return conversation
+    previous = conversation.priority
+    conversation.priority, conversation.updated_at = priority, timezone.now()
+    with transaction.atomic():
+        conversation.save(update_fields=["priority", "updated_at"])
+        audit_record(user, "conversation.priority", conversation, previous=previous, priority=priority)
+        _publish_on_commit(conversation)
+    return conversation
+
+
+def conversation_tags_set(*, conversation: Conversation, user, add=(), remove=(), replace=None) -> list[Tag]:
+    """Add and remove tags (or ``replace`` them all); returns the tags now on it. Audited
+    with what changed; a tag marked *requires approval* then holds public replies."""
+    from inbox.limits import TAGS_MAX_PER_CONVERSATION
+
+    _require_team_perm(user, conversation.team, REPLY, "You cannot work on this team's conversations.")
+    with transaction.atomic():
+        current = {t.pk: t for t in conversation.tags.all()}
+        wanted = dict(current)
+        if replace is not None:
+            wanted = {t.pk: t for t in replace}
+        for tag in add:
+            wanted[tag.pk] = tag
+        for tag in remove:
+            wanted.pop(tag.pk, None)
+        if len(wanted) > TAGS_MAX_PER_CONVERSATION:
+            raise ValueError(f"A conversation can carry {TAGS_MAX_PER_CONVERSATION} tags at most.")
+        added = [t for pk, t in wanted.items() if pk not in current]
+        removed = [t for pk, t in current.items() if pk not in wanted]
+        if added:
+            conversation.tags.add(*added)
+        if removed:
+            conversation.tags.remove(*removed)
+        if added or removed:
+            Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+            audit_record(user, "conversation.tags", conversation, added=[t.slug for t in added],
+                         removed=[t.slug for t in removed])
+            _publish_on_commit(conversation)
+    return sorted(wanted.values(), key=lambda t: t.name)
 
 
 def conversation_status_set(*, conversation: Conversation, user, status: str) -> Conversation:
@@ -149,8 +263,12 @@ def conversation_status_set(*, conversation: Conversation, user, status: str) ->
     conversation.status = status
     conversation.resolved_at = timezone.now() if status == Conversation.Status.RESOLVED else None
     conversation.updated_at = timezone.now()
+    # Acted on: out of the woken-first block; a snooze ends when another status is set.
+    conversation.woken_at = None
+    if status != Conversation.Status.SNOOZED:
+        conversation.snoozed_until = None
     with transaction.atomic():
-        conversation.save(update_fields=["status", "resolved_at", "updated_at"])
+        conversation.save(update_fields=["status", "resolved_at", "updated_at", "woken_at", "snoozed_until"])
         audit_record(user, "conversation.status", conversation, previous=previous, status=status)
         _publish_on_commit(conversation)
     return conversation

@@ -82,6 +82,15 @@
         return;
       case "j":
       case "k":
+        if (page === "conversation") {
+          // Next / previous conversation of the queue the officer came from.
+          var target = neighbourConversation(event.key === "j" ? 1 : -1);
+          if (target) {
+            event.preventDefault();
+            window.location.href = target;
+          }
+          return;
+        }
         if (page !== "queue") return;
         rows = queueRows();
         index = selectedIndex(rows);
@@ -99,10 +108,40 @@
         }
         return; // Enter on a focused row link opens it natively
       case "/":
-        var filter = document.querySelector(".filters select");
+        // The queue's search box; on a conversation, the saved replies' search (or picker).
+        var filter = document.querySelector("#queue-search, [data-saved-search], #saved-reply, .filters select");
         if (filter) {
           event.preventDefault();
           filter.focus();
+        }
+        return;
+      case "x":
+        if (page !== "queue") return;
+        rows = queueRows();
+        index = selectedIndex(rows);
+        var box = index >= 0 ? rows[index].querySelector("[data-select-row]") : null;
+        if (box) {
+          event.preventDefault();
+          box.checked = !box.checked;
+          box.dispatchEvent(new Event("change", { bubbles: true }));
+        }
+        return;
+      case "e":
+        clickIn(event, '[data-live-part="status"] form input[name=status][value=resolved]');
+        return;
+      case "s":
+        var snoozeBox = document.getElementById("snooze-box");
+        if (snoozeBox) {
+          event.preventDefault();
+          snoozeBox.open = true;
+          var first = snoozeBox.querySelector("input[name=until]");
+          if (first) first.focus();
+        }
+        return;
+      case "a":
+        if (page !== "conversation") return;
+        if (!clickIn(event, '[data-live-part="assignment"] [data-testid=take]')) {
+          clickIn(event, '[data-live-part="assignment"] form input[name=assignee][value=me]');
         }
         return;
       case "r":
@@ -128,6 +167,99 @@
         }
         return;
     }
+  });
+
+  // Submit the form that holds the element matched by selector (a button, or a hidden input
+  // naming what the form does). True if there was one.
+  function clickIn(event, selector) {
+    var el = document.querySelector(selector);
+    if (!el) return false;
+    event.preventDefault();
+    if (el.tagName === "BUTTON") el.click();
+    else if (el.form) el.form.requestSubmit ? el.form.requestSubmit() : el.form.submit();
+    return true;
+  }
+  // The queue page remembers its rows' links, in order, for J/K on a conversation page.
+  var QUEUE_IDS = "ci.queue.ids";
+  function rememberQueueIds() {
+    try {
+      sessionStorage.setItem(QUEUE_IDS, JSON.stringify(queueRows().map(function (row) {
+        var link = row.querySelector("a.qrow-link");
+        return link ? link.getAttribute("href") : null;
+      }).filter(Boolean)));
+    } catch (e) { /* storage disabled */ }
+  }
+  function neighbourConversation(step) {
+    var list;
+    try { list = JSON.parse(sessionStorage.getItem(QUEUE_IDS) || "[]"); } catch (e) { return null; }
+    var here = list.indexOf(location.pathname);
+    if (here < 0) return null;
+    return list[here + step] || null;
+  }
+  if (body.getAttribute("data-live") === "queue") rememberQueueIds();
+
+  /* --- Queue: selection for bulk actions (the rows' checkboxes belong to #bulk-form) ------- */
+  var bulkForm = document.getElementById("bulk-form");
+  var bulkChecked = {};
+  function bulkBoxes() {
+    return Array.prototype.slice.call(document.querySelectorAll("#queue-list [data-select-row]"));
+  }
+  function bulkUpdate() {
+    if (!bulkForm) return;
+    var boxes = bulkBoxes();
+    var n = boxes.filter(function (b) { return b.checked; }).length;
+    var count = bulkForm.querySelector("[data-selected-count]");
+    if (count) count.textContent = n ? (bulkForm.getAttribute("data-label-selected") || "{n} selected").replace("{n}", String(n)) : (bulkForm.getAttribute("data-label-none") || "");
+    var all = bulkForm.querySelector("[data-select-all]");
+    if (all) {
+      all.checked = boxes.length > 0 && n === boxes.length;
+      all.indeterminate = n > 0 && n < boxes.length;
+    }
+    var submit = bulkForm.querySelector("[data-bulk-submit]");
+    if (submit) submit.disabled = n === 0;
+    boxes.forEach(function (b) { b.closest(".qrow").classList.toggle("is-checked", b.checked); });
+  }
+  function bulkFields() {
+    var action = bulkForm.querySelector("[data-bulk-action]");
+    bulkForm.querySelectorAll("[data-bulk-for]").forEach(function (el) {
+      el.hidden = !action || el.getAttribute("data-bulk-for") !== action.value;
+    });
+  }
+  if (bulkForm) {
+    document.addEventListener("change", function (event) {
+      var t = event.target;
+      if (t.matches && t.matches("[data-select-row]")) {
+        bulkChecked[t.value] = t.checked;
+        bulkUpdate();
+      } else if (t.matches && t.matches("[data-select-all]")) {
+        bulkBoxes().forEach(function (b) { b.checked = t.checked; bulkChecked[b.value] = t.checked; });
+        bulkUpdate();
+      } else if (t.matches && t.matches("[data-bulk-action]")) {
+        bulkFields();
+      }
+    });
+    bulkFields();
+    bulkUpdate();
+  }
+  // After a live refresh of the list: the rows the officer had ticked stay ticked.
+  function bulkRestore() {
+    bulkBoxes().forEach(function (b) { if (bulkChecked[b.value]) b.checked = true; });
+    bulkUpdate();
+  }
+
+  /* --- Notes: the mention buttons put "@name " in the note --------------------------------- */
+  document.querySelectorAll("[data-mention]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var note = document.getElementById("note-text");
+      if (!note) return;
+      var at = "@" + button.getAttribute("data-mention") + " ";
+      var start = note.selectionStart, end = note.selectionEnd, value = note.value;
+      var before = value.slice(0, start);
+      if (before && !/\s$/.test(before)) at = " " + at;
+      note.value = before + at + value.slice(end);
+      note.focus();
+      note.selectionStart = note.selectionEnd = start + at.length;
+    });
   });
 
   /* --- Queue filters: apply on change ----------------------------------------------------- */
@@ -283,6 +415,10 @@
     } catch (e) { return value + "%"; }
   }
   function noticeText(item) {
+    if (item.event === "mention") {
+      return (notices.dataset.labelMention || "{author} mentioned you in conversation #{id}")
+        .replace("{author}", item.author || "").replace("{id}", String(item.conversation));
+    }
     var template = notices.dataset["label" + (item.event === "warning" ? "Warning" : item.event === "breach" ? "Breach" : "Escalation")] || "";
     return template.replace("{id}", String(item.conversation)).replace("{percent}", percentText(item.percent));
   }
@@ -314,7 +450,7 @@
   function notify(items) {
     if (!notices || !items.length) return;
     var stored = storedNotices().concat(items.map(function (i) {
-      return { conversation: i.conversation, event: i.event, percent: i.percent, due_at: i.due_at, read: false };
+      return { conversation: i.conversation, event: i.event, percent: i.percent, due_at: i.due_at, author: i.author, read: false };
     })).slice(-50);
     try { sessionStorage.setItem(STORE, JSON.stringify(stored)); } catch (e) { /* shown, not kept */ }
     renderNotices();
@@ -514,6 +650,8 @@
         }
       });
       queueList.replaceChildren(fragment);
+      bulkRestore();
+      rememberQueueIds();
       if (focusedId) {
         var again = queueList.querySelector('.qrow[data-id="' + focusedId + '"]');
         if (again) {
@@ -687,6 +825,9 @@
       if (data.type === "queue.changed" && page === "queue") refreshQueue();
       if (data.type === "conversation.changed" && page === "conversation") refreshConversation();
       if (data.type === "sla.notification") notify(data.items || []);
+      if (data.type === "mention.notification") {
+        notify([{ conversation: data.conversation, event: "mention", author: data.author }]);
+      }
     });
     socket.addEventListener("close", function () {
       // No live channel (server without WebSockets, network trouble): poll, and retry later.
