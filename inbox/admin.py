@@ -14,6 +14,7 @@ import json
 
 from django.contrib import admin
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from guardian.admin import GuardedModelAdmin
 
 from inbox.models import (
@@ -99,11 +100,11 @@ class ChannelAccountAdmin(GuardedModelAdmin):
             return ["platform", "external_id", *self.readonly_fields]
         return self.readonly_fields
 
-    @admin.display(boolean=True, description="Credentials set")
+    @admin.display(boolean=True, description=_("Credentials set"))
     def credentials_set(self, obj) -> bool:
         return bool(obj.credentials) if obj.pk else False
 
-    @admin.display(description="Poll cursors")
+    @admin.display(description=_("Poll cursors"))
     def cursors_display(self, obj) -> str:
         return _pretty_json(obj.cursors or {})
 
@@ -164,7 +165,7 @@ class ContactAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:  # their messages are records
         return False
 
-    @admin.display(description="Profile")
+    @admin.display(description=_("Profile"))
     def profile_display(self, obj) -> str:
         return _pretty_json(obj.profile or {})
 
@@ -212,11 +213,11 @@ class MessageAdmin(ReadOnlyAdmin):
     readonly_fields = ["attachments_display"]
     inlines = [MessageRevisionInline, DeliveryAttemptInline]
 
-    @admin.display(description="Text")
+    @admin.display(description=_("Text"))
     def short_text(self, obj) -> str:
         return obj.text[:80]
 
-    @admin.display(description="Attachments")
+    @admin.display(description=_("Attachments"))
     def attachments_display(self, obj) -> str:
         return _pretty_json(obj.attachments or [])
 
@@ -251,15 +252,15 @@ class RawEventAdmin(ReadOnlyAdmin):
         # The list never shows the body; bodies can be megabytes.
         return super().get_queryset(request).defer("body")
 
-    @admin.display(description="Error")
+    @admin.display(description=_("Error"))
     def short_error(self, obj) -> str:
         return obj.error[:80]
 
-    @admin.display(description="Headers")
+    @admin.display(description=_("Headers"))
     def headers_display(self, obj) -> str:
         return _pretty_json(obj.headers or {})
 
-    @admin.display(description="Body (decoded as UTF-8)")
+    @admin.display(description=_("Body (decoded as UTF-8)"))
     def body_text(self, obj) -> str:
         raw = bytes(obj.body or b"")
         text = raw.decode("utf-8", errors="replace")
@@ -281,6 +282,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
     exclude = ["data"]
     readonly_fields = ["data_display"]
 
-    @admin.display(description="Data")
+    @admin.display(description=_("Data"))
     def data_display(self, obj) -> str:
         return _pretty_json(obj.data or {})
