@@ -241,6 +241,10 @@ class Adapter(ABC):
     supports_polling: ClassVar[bool] = False
     # URL name of the page where an admin connects accounts of this platform, if any.
     connect_url_name: ClassVar[str | None] = None
+    # Pages for citizens (no sign-in), if any: the package's ``public_urls.py`` is mounted at
+    # ``/<public_url_prefix>/`` under the namespace ``<package>_public`` (the web contact
+    # form: ``/contact/<form>/``). See channels_adapters/public_urls.py.
+    public_url_prefix: ClassVar[str | None] = None
 
     def account_platforms(self) -> tuple[str, ...]:
         """ChannelAccount.platform values this adapter serves (Meta: facebook and instagram)."""

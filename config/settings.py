@@ -471,5 +471,6 @@ CHANNEL_ADAPTERS = {
     "instagram": "channels_adapters.meta.adapter.MetaAdapter",
     "telegram": "channels_adapters.telegram.adapter.TelegramAdapter",
     "email": "channels_adapters.email.adapter.EmailAdapter",
+    "webform": "channels_adapters.webform.adapter.WebformAdapter",
     "simulator": "channels_adapters.simulator.adapter.SimulatorAdapter",
 }

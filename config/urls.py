@@ -30,6 +30,8 @@ urlpatterns = [
     path("records/", include("inbox.records.urls")),
     path("webhooks/", include("channels_adapters.urls")),
     path("channels/", include("channels_adapters.connect_urls")),
+    # Citizens' pages of platform packages (the web contact form): channels_adapters/public_urls.py.
+    path("", include("channels_adapters.public_urls")),
     path("api/v1/", include("inbox.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (no inline script); Swagger UI

@@ -111,7 +111,10 @@ def test_only_client_py_imports_the_platform_sdk(package):
     ours = {"django", "channels_adapters", "inbox", "routing", "config", "__future__"}
     sdk = {name.split(".")[0] for name in _imports(directory / "client.py")}
     sdk -= ours | set(sys.stdlib_module_names)
-    assert sdk, f"{package}/client.py imports no SDK"
+    # A channel without a platform of its own (the web contact form) sends through another
+    # channel, reached through the registry: that is its client.py's one way out.
+    assert sdk or "channels_adapters.registry" in _imports(directory / "client.py"), (
+        f"{package}/client.py imports no SDK")
     offenders = {
         str(path.relative_to(ROOT)): sorted(found)
         for path in _modules(directory) if path.name != "client.py"

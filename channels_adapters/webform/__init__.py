@@ -1,0 +1,1 @@
+"""The web contact form channel: a public, embeddable form per account (docs/channels/webform.md)."""
