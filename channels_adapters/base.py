@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from channels_adapters.confirmation import Confirmation, DeliveryWindow
 from inbox.inbound import Action, Attachment, InboundAuthor, InboundMessage
-from inbox.models import ChannelAccount, Conversation, Message, RawEvent
+from inbox.models import ChannelAccount, Contact, Conversation, Message, RawEvent
 
 __all__ = [
     "Action",
@@ -249,6 +249,13 @@ class Adapter(ABC):
     def account_platforms(self) -> tuple[str, ...]:
         """ChannelAccount.platform values this adapter serves (Meta: facebook and instagram)."""
         return (self.platform,)
+
+    def contact_name(self, account: ChannelAccount, contact: Contact) -> tuple[str, str] | None:
+        """The citizen's (name, handle) asked from the platform, for contacts whose messages
+        carry only an id (Messenger, Instagram): called in the background on a first message
+        (channels_adapters/profiles.py). None: the platform does not tell. May raise
+        AdapterError."""
+        return None
 
     # --- inbound ---
     def handshake(self, request: HttpRequest) -> HttpResponse:

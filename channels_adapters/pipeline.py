@@ -17,6 +17,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from channels_adapters.base import ITEM_ERRORS, ParseResult, PollResult, Reachability
+from channels_adapters.profiles import contact_names_request
 from channels_adapters.registry import UnknownPlatform, get_adapter
 from inbox import realtime
 from inbox.inbound import IngestResult
@@ -202,6 +203,7 @@ def _store(events: Sequence[RawEvent], parsed: Sequence[ParseResult | str]) -> I
     conversations_route(result.new_conversation_ids, result.new_message_ids)  # and the rules on follow-ups
     sla.after_ingest(result.new_conversation_ids, result.new_message_ids)
     autoreplies_after_ingest(result.new_conversation_ids, result.new_message_ids)
+    contact_names_request(result.new_conversation_ids)  # Messenger/Instagram: names, in the background
     transaction.on_commit(partial(realtime.conversations_changed, set(result.touched_conversation_ids)))
     logger.info(
         "ingest: %d events, %d new messages, %d new conversations, %d skipped, %d quarantined, %d unreadable",

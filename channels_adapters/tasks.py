@@ -11,6 +11,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from channels_adapters import profiles
 from channels_adapters.base import AdapterError
 from channels_adapters.outbound import message_deliver
 from channels_adapters.outbound import outbound_sweep as outbound_sweep_run
@@ -44,6 +45,12 @@ def ingest_raw_events(raw_event_ids: list[int]) -> int:
 @shared_task(name="channels_adapters.message_send", acks_late=True)
 def message_send(message_id: int) -> str:
     return message_deliver(message_id)
+
+
+@shared_task(name="channels_adapters.contact_names_fetch", acks_late=True)
+def contact_names_fetch(account_id: int, contact_ids: list[int]) -> int:
+    """Names of Messenger/Instagram citizens asked from the platform (channels_adapters/profiles.py)."""
+    return profiles.contact_names_fetch(account_id, contact_ids)
 
 
 @shared_task(name="channels_adapters.raw_events_sweep")

@@ -117,6 +117,12 @@ class ChannelAccount(models.Model):
         help_text=_("Give trusted officers the 'publish without approval' permission on this account "
                     "(Object permissions) when approval is needed for officers without it."),
     )
+    # The language of the citizens it mostly serves (ISO 639-1): the saved reply's version
+    # the composer proposes when the conversation's language has none (inbox/services/library.py).
+    default_language = models.CharField(
+        _("default language"), max_length=8, blank=True,
+        help_text=_("Saved replies are proposed in this language when the conversation's has no version"),
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -131,14 +137,53 @@ class ChannelAccount(models.Model):
 
 
 class Person(models.Model):
-    """A citizen across platforms: several Contacts may belong to one Person."""
+    """A citizen across platforms: several Contacts may belong to one Person.
+
+    Linking contacts merges Persons (inbox/services/people.py); an absorbed Person is kept,
+    empty, with ``merged_into`` set, so that a ``PersonLink`` can be undone exactly.
+    """
 
     display_name = models.CharField(max_length=200, blank=True)
     notes = models.TextField(blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Set while this Person's contacts belong to another Person (an undoable link)",
+    )
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return self.display_name or f"Person {self.pk}"
+
+
+class PersonLink(models.Model):
+    """One link of contacts into a Person, with what it changed, so that undo restores the
+    exact prior state: each contact's previous Person, the Persons absorbed, the survivor's
+    name and notes before, the contact lists it gained, and whether the Person was new."""
+
+    # Null once an undo removed the Person the link had created (the audit trail keeps its id).
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="links")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # [[contact_id, previous person_id or null], ...]
+    contacts = models.JSONField(default=list)
+    absorbed_person_ids = models.JSONField(default=list, blank=True)
+    person_created = models.BooleanField(default=False)
+    # The surviving Person's {"display_name", "notes"} before and right after the link.
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    lists_added = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["person", "-id"], name="personlink_person_idx")]
+
+    def __str__(self) -> str:
+        return f"link {self.pk} into person {self.person_id}"
 
 
 class Contact(models.Model):
@@ -522,6 +567,14 @@ class DeliveryAttempt(models.Model):
 
 
 class SavedReply(models.Model):
+    """A reply officers reuse, of a kind from the civil-service guidance.
+
+    ``body`` in ``language`` is its main text; ``versions`` hold the other languages. The
+    composer proposes the version in the conversation's language, then the account's default
+    language, then the main text (inbox/services/library.py). Texts may use the variables of
+    ``inbox.services.library.VARIABLES``, filled in on insert.
+    """
+
     class Kind(models.TextChoices):
         # "holding" stops the first-response clock as a holding reply (docs/sla.md); the rest
         # follow the guide's kinds of answer.
@@ -540,7 +593,11 @@ class SavedReply(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="saved_replies")
     language = models.CharField(max_length=8, blank=True)
+    # Replies sent with it (counted once, when the platform took the reply).
+    usage_count = models.PositiveIntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["title"]
@@ -548,6 +605,24 @@ class SavedReply(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class SavedReplyVersion(models.Model):
+    """The text of a saved reply in another language than its main one."""
+
+    saved_reply = models.ForeignKey(SavedReply, on_delete=models.CASCADE, related_name="versions")
+    language = models.CharField(max_length=8)
+    body = models.TextField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["language"]
+        constraints = [
+            models.UniqueConstraint(fields=["saved_reply", "language"], name="savedreply_version_language_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.saved_reply_id} ({self.language})"
 
 
 class AuditEvent(models.Model):
@@ -623,8 +698,8 @@ class OfficerProfile(models.Model):
 class AutoReplySetting(models.Model):
     """Per channel account: the automatic first-contact and out-of-hours replies.
 
-    Each points at a saved reply; its versions in other languages are the saved replies with
-    the same title and another ``language`` (the citizen's language is used when known).
+    Each points at a saved reply; its version in the citizen's language is sent when there is
+    one (``SavedReplyVersion``, see ``inbox.services.library.saved_reply_text``).
     """
 
     account = models.OneToOneField(ChannelAccount, on_delete=models.CASCADE, related_name="autoreply")

@@ -36,10 +36,11 @@ from inbox.forms import (
     StatusForm,
     TagsForm,
 )
+from inbox.library_views import saved_reply_fill
 from inbox.models import Conversation, ReplyDraft, SavedReply, Tag, Team
+from inbox.people_views import citizen_card_context
 from inbox.permissions import REPLY, SUPERVISE, team_ids_for_user, team_officers, user_has_team_perm
 from inbox.selectors import (
-    contact_history,
     conversation_for_user,
     conversation_timeline,
     queue_counts,
@@ -243,7 +244,8 @@ def conversation_detail(request, pk: int):
     if saved_id.isdigit():
         # Without JavaScript, "Insert" reloads the page with the saved reply in the composer.
         saved = _saved_reply_for(conversation, int(saved_id))
-        reply_text = saved.body if saved else ""
+        # In the conversation's language, variables filled in (as the composer's search does).
+        reply_text = saved_reply_fill(request, conversation, saved)[0] if saved else ""
     return _conversation_page(request, conversation, reply_text=reply_text, reply_saved_reply=saved)
 
 
@@ -312,7 +314,6 @@ def _conversation_page(
     count as seen, so the composer keeps that id, except after a collision, where the newer
     messages are listed above the composer and "Send anyway" confirms them.
     """
-    user = request.user
     context = _conversation_state(request, conversation)
     can_reply = context["can_reply"]
     options = reply_options(conversation) if can_reply else []
@@ -330,7 +331,8 @@ def _conversation_page(
     else:
         last_seen = newest_id
     context.update({
-        "history": contact_history(user, conversation),
+        # The citizen card: linked channels, suggestions, conversations everywhere, notes.
+        **citizen_card_context(request, conversation, can_reply=can_reply),
         "reply_options": options,
         "reply_option": reply_option,
         "reply_text": reply_text,

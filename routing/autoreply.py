@@ -16,8 +16,9 @@ claim and delivery attempts), and:
 - never counts as a response: it neither sets ``first_response_at`` nor meets an SLA clock
   (``routing.sla.replies_sent`` counts only messages with an author).
 
-Versions per language: the saved replies with the same title as the chosen one and another
-``language``; the citizen's (``Conversation.language``) is used when one exists.
+Versions per language: the saved reply's version in the citizen's language
+(``Conversation.language``), else in the account's default language, else its main text
+(``inbox.services.library.saved_reply_text``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from channels_adapters.registry import get_adapter
 from inbox.models import AutoReplySetting, ChannelAccount, Conversation, Message, SavedReply
 from inbox.queue import task_named
 from inbox.services import message_automatic_create
-from routing.calendars import calendar_for
+from inbox.services.library import ReplyText, saved_reply_render, saved_reply_text, variable_values
+from routing.calendars import calendar_for, opening_hours_text
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +52,9 @@ def language_code(value: str) -> str:
     return (value or "").split("-")[0].split("_")[0].lower()
 
 
-def saved_reply_version(saved_reply: SavedReply, language: str) -> SavedReply:
-    """The version of ``saved_reply`` in ``language`` (same title), or itself."""
-    language = language_code(language)
-    if not language or language_code(saved_reply.language) == language:
-        return saved_reply
-    versions = SavedReply.objects.filter(title=saved_reply.title).exclude(pk=saved_reply.pk)
-    for version in versions:
-        if language_code(version.language) == language:
-            return version
-    return saved_reply
+def saved_reply_version(saved_reply: SavedReply, language: str, default_language: str = "") -> ReplyText:
+    """The text of ``saved_reply`` in ``language``, else ``default_language``, else its main text."""
+    return saved_reply_text(saved_reply, [language, default_language])
 
 
 def next_opening_text(account: ChannelAccount, language: str, *, now: datetime) -> str:
@@ -118,15 +113,19 @@ def autoreply_queue(
         )
         if option is None:
             return None
-        version = saved_reply_version(saved_reply, locked.language)
+        version = saved_reply_version(saved_reply, locked.language, account.default_language)
         text = version.body
         if NEXT_OPENING in text:
             text = text.replace(NEXT_OPENING, next_opening_text(account, locked.language or version.language, now=now))
+        if "{" in text:  # the library's variables, as the composer fills them (no officer here)
+            text = saved_reply_render(text, variable_values(
+                locked, None, service_hours=opening_hours_text(account.calendar, version.language or locked.language),
+            ))
         text = text.strip()
         try:
             adapter.validate_reply(locked, option, text)
         except ReplyRefused as exc:
-            logger.warning("autoreply: saved reply %s refused for conversation %s: %s", version.pk, locked.pk, exc)
+            logger.warning("autoreply: saved reply %s refused for conversation %s: %s", saved_reply.pk, locked.pk, exc)
             return None
         last_inbound = (
             locked.messages.filter(direction=Message.Direction.INBOUND, deleted_at__isnull=True)
@@ -135,7 +134,7 @@ def autoreply_queue(
         send_at = now + timedelta(minutes=max(delay_minutes, 0))
         message = message_automatic_create(
             conversation=locked, text=text, visibility=option.visibility, kind=option.kind, reason=reason,
-            saved_reply=version, in_reply_to=last_inbound or "", send_at=send_at,
+            saved_reply=saved_reply, in_reply_to=last_inbound or "", send_at=send_at,
         )
         transaction.on_commit(partial(
             task_named(SEND_TASK).apply_async, args=(message.id,), countdown=max(delay_minutes, 0) * 60,

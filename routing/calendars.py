@@ -19,6 +19,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_package
+from django.utils import translation
+from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.translation import gettext
 
 # A calendar with no opening at all in this many days never opens (and says so).
 HORIZON_DAYS = 3 * 366
@@ -244,3 +247,36 @@ def calendar_for(model) -> Calendar:
             _by_model.clear()
         _by_model[key] = cal
     return cal
+
+
+def opening_hours_text(model, language: str = "") -> str:
+    """The weekly service hours of a ``ServiceCalendar`` row, written for a citizen in
+    ``language``: "Mon–Fri 08:00–20:00; Sat 09:00–14:00" (days with the same hours joined).
+    None or 24/7: "every day, 24 hours"; a calendar that never opens: empty."""
+    with translation.override(language or None):
+        if model is None or model.always_open:
+            return gettext("every day, 24 hours")
+        try:
+            days = parse_periods(model.periods)
+        except CalendarError:
+            return ""
+
+        def hhmm(minutes: int) -> str:
+            return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+        parts: list[str] = []
+        weekday = 0
+        while weekday < 7:
+            spans = days.get(weekday)
+            if not spans:
+                weekday += 1
+                continue
+            last = weekday
+            while last + 1 < 7 and days.get(last + 1) == spans:
+                last += 1
+            names = str(WEEKDAYS_ABBR[weekday]) if last == weekday else (
+                f"{WEEKDAYS_ABBR[weekday]}–{WEEKDAYS_ABBR[last]}"
+            )
+            parts.append(f"{names} " + ", ".join(f"{hhmm(a)}–{hhmm(b)}" for a, b in spans))
+            weekday = last + 1
+        return "; ".join(parts)

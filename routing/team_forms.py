@@ -133,15 +133,10 @@ class AutoReplyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # One entry per title: its versions in other languages are picked per citizen.
-        replies = SavedReply.objects.order_by("title", "id")  # per title, the first written
-        seen, ids = set(), []
-        for reply in replies:
-            if reply.title not in seen:
-                seen.add(reply.title)
-                ids.append(reply.id)
+        # One entry per saved reply: its versions in other languages are picked per citizen
+        # (inbox.services.library.saved_reply_text).
         for name in ("acknowledgement", "out_of_hours"):
-            self.fields[name].queryset = SavedReply.objects.filter(id__in=ids).order_by("title")
+            self.fields[name].queryset = SavedReply.objects.order_by("title", "id")
             self.fields[name].empty_label = _("— none —")
         self.fields["period_hours"].widget.attrs["min"] = 1
 

@@ -29,11 +29,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def ack(db):
-    SavedReply.objects.create(title="Ack", body="Thanks, we will answer soon.", language="en",
-                              kind=SavedReply.Kind.ACKNOWLEDGEMENT)
-    SavedReply.objects.create(title="Ack", body="Gràcies, us responem aviat.", language="ca",
-                              kind=SavedReply.Kind.ACKNOWLEDGEMENT)
-    return SavedReply.objects.get(title="Ack", language="en")
+    ack = SavedReply.objects.create(title="Ack", body="Thanks, we will answer soon.", language="en",
+                                    kind=SavedReply.Kind.ACKNOWLEDGEMENT)
+    ack.versions.create(language="ca", body="Gràcies, us responem aviat.")
+    return ack
 
 
 @pytest.fixture

@@ -209,9 +209,9 @@ def test_a_supervisor_cannot_move_to_a_team_they_do_not_supervise(routed, django
 
 def test_admin_sets_the_automatic_replies_of_an_account(sim_account, dave):
     ack = SavedReply.objects.create(title="Ack", body="Thanks!", language="en")
-    SavedReply.objects.create(title="Ack", body="Gràcies!", language="ca")
+    ack.versions.create(language="ca", body="Gràcies!")
     page = login(dave).get(f"/automatic-replies/{sim_account.id}/").content.decode()
-    assert page.count(">Ack<") == 2  # one entry per title in each of the two lists: versions follow
+    assert page.count(">Ack<") == 2  # one entry per saved reply in each of the two lists: versions follow
     response = login(dave).post(f"/automatic-replies/{sim_account.id}/", {
         "acknowledgement": ack.id, "out_of_hours": "", "delay_minutes": 5, "period_hours": 24,
     })

@@ -463,7 +463,9 @@ def test_conversation_page_query_count_does_not_grow_with_messages(sim_account, 
     # with 26 messages, needs no more queries than that.
     # +1 for the officer's own reply held for approval (the composer shows it: docs/approvals.md).
     # +2 for the public record: the view's audit row, the legal hold on it or its Person.
-    assert measure(long) <= measure(short) <= 18
+    # +3 for the work card (the tags to choose, the conversation's tags, the officers to @mention).
+    # +1 for the citizen card's suggested links (docs/people.md; the card is 4 queries at most).
+    assert measure(long) <= measure(short) <= 22
 
 
 def test_edited_and_deleted_messages_keep_their_history(sim_account, alice):

@@ -48,7 +48,7 @@ from channels_adapters.confirmation import (
 from channels_adapters.meta import payloads, simulate, webhook
 from channels_adapters.meta.client import MetaClient
 from channels_adapters.meta.payloads import Thread, is_test_delivery, parse_body, when
-from inbox.models import ChannelAccount, Conversation, Message, RawEvent
+from inbox.models import ChannelAccount, Contact, Conversation, Message, RawEvent
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,20 @@ class MetaAdapter(Adapter):
 
     def account_platforms(self) -> tuple[str, ...]:
         return ("facebook", "instagram")
+
+    def contact_name(self, account: ChannelAccount, contact: Contact) -> tuple[str, str] | None:
+        """Messenger and Instagram private messages carry only the sender's id: ask the Graph
+        API for the name (Messenger: first and last name; Instagram: name and username)."""
+        if not contact.external_id.isdigit():
+            return None  # an anonymous or synthetic author: nothing to ask
+        instagram = account.platform == "instagram"
+        profile = client_for(account).user_profile(contact.external_id, instagram=instagram)
+        if instagram:
+            name, handle = str(profile.get("name") or ""), str(profile.get("username") or "")
+        else:
+            name = " ".join(str(profile.get(k) or "") for k in ("first_name", "last_name")).strip()
+            handle = ""
+        return (name, handle) if name or handle else None
 
     def message_actions(self, message: Message) -> list[MessageAction]:
         """A citizen's comment can be hidden on the platform (an audited action with a reason)."""

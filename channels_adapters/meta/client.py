@@ -316,6 +316,12 @@ class MetaClient:
     def me(self, fields: str) -> dict:
         return self.get("me", fields=fields)
 
+    def user_profile(self, user_id: str, *, instagram: bool) -> dict:
+        """A Messenger user's (PSID) or an Instagram user's (IGSID) public profile: Meta
+        answers only for someone who wrote to the Page or account, with their consent."""
+        fields = "name,username" if instagram else "first_name,last_name"
+        return self.get(user_id, fields=fields)
+
     # --- writes ---------------------------------------------------------------------------
 
     def post(self, path: str, **data) -> dict:

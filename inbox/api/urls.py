@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from inbox.api import approvals, views
+from inbox.api import approvals, library, views
 from routing import api as routing_api
 from routing import rules_api, team_api
 from routing.dashboard_api import DashboardView
@@ -17,6 +17,8 @@ router.register("conversations", views.ConversationViewSet, basename="conversati
 router.register("approvals", approvals.ApprovalViewSet, basename="approval")
 # Tags (everyone reads; admins write, including requires_approval): inbox/api/views.py.
 router.register("tags", views.TagViewSet, basename="tag")
+# The reply library (inbox/api/library.py, docs/library.md).
+router.register("saved-replies", library.SavedReplyViewSet, basename="savedreply")
 # Routing's API (service calendars, SLA policies): routing/api.py, docs/sla.md.
 router.register("service-calendars", routing_api.ServiceCalendarViewSet, basename="servicecalendar")
 router.register("sla-policies", routing_api.SlaPolicyViewSet, basename="slapolicy")

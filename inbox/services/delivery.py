@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from inbox.models import Conversation, DeliveryAttempt, Message
 from inbox.redaction import redact_secrets
+from inbox.services.library import saved_reply_used
 
 
 def message_claim_for_send(message_id: int) -> tuple[Message, DeliveryAttempt] | None:
@@ -44,6 +45,8 @@ def message_mark_sent(message: Message, attempt: DeliveryAttempt, *, external_id
         if not settled:
             return
         DeliveryAttempt.objects.filter(id=attempt.id).update(finished_at=now, outcome=DeliveryAttempt.Outcome.SENT)
+        # Counted here, once: only this conditional update settles the reply as sent.
+        saved_reply_used(message.saved_reply_id, at=now)
         # The first-response clock stops at the first answer the citizen can see from a
         # person: an automatic reply never counts (docs/sla.md).
         if not message.automatic:

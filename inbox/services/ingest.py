@@ -288,6 +288,9 @@ def _contacts_upsert(pending: Sequence[_Pending]) -> dict[tuple[str, str], Conta
     changed = []
     for key, seen in contacts.items():
         fresh = latest[key]
+        # A platform that sends only ids (Messenger, Instagram) does not unname a citizen whose
+        # name was asked for (channels_adapters/profiles.py).
+        fresh.name, fresh.handle = fresh.name or seen.name, fresh.handle or seen.handle
         if (fresh.handle, fresh.name, fresh.profile) != (seen.handle, seen.name, seen.profile):
             seen.handle, seen.name, seen.profile, seen.updated_at = fresh.handle, fresh.name, fresh.profile, now
             changed.append(seen)

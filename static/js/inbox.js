@@ -330,26 +330,8 @@
     updateCounter();
   }
 
-  var insertSaved = document.querySelector("[data-insert-saved]");
-  if (insertSaved && replyText) {
-    insertSaved.addEventListener("click", function (event) {
-      // With JavaScript, insert at the cursor instead of reloading the page.
-      var select = document.getElementById("saved-reply");
-      var option = select && select.options[select.selectedIndex];
-      event.preventDefault();
-      if (!option || !option.value) return;
-      var text = option.getAttribute("data-body") || "";
-      // The reply remembers the saved reply it came from: a holding reply counts as one.
-      var savedField = document.querySelector("#reply-form input[name=saved_reply]");
-      if (savedField) savedField.value = option.value;
-      var start = replyText.selectionStart, end = replyText.selectionEnd;
-      var value = replyText.value;
-      replyText.value = value.slice(0, start) + text + value.slice(end);
-      replyText.focus();
-      replyText.selectionStart = replyText.selectionEnd = start + text.length;
-      updateCounter();
-    });
-  }
+  // Saved replies are searched and inserted by static/js/library.js (in the conversation's
+  // language, variables filled in by the server); the counter follows its input event.
 
   /* --- SLA countdown (conversation page) -------------------------------------------------- *
    * The server renders the current target's due time and the business seconds left; between
