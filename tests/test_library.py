@@ -14,7 +14,14 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from inbox.models import AuditEvent, AutoReplySetting, Conversation, Message, SavedReply, SavedReplyVersion
+from inbox.models import (
+    AuditEvent,
+    AutoReplySetting,
+    Conversation,
+    Message,
+    SavedReply,
+    SavedReplyVersion,
+)
 from inbox.services.library import (
     VersionInput,
     saved_reply_render,

@@ -6,12 +6,25 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from inbox.models import AuditEvent, ChannelAccount, Contact, Conversation, LegalHold, Person, PersonLink
-from inbox.services.people import LinkRefused, contacts_link, link_suggestions, person_link_undo, person_notes_set
+from inbox.models import (
+    AuditEvent,
+    ChannelAccount,
+    Contact,
+    Conversation,
+    LegalHold,
+    Person,
+    PersonLink,
+)
+from inbox.services.people import (
+    LinkRefused,
+    contacts_link,
+    link_suggestions,
+    person_link_undo,
+    person_notes_set,
+)
 from routing.models import ContactList
 from tests.conftest import login
 
