@@ -50,6 +50,8 @@ _PREFIX = re.compile(
     re.IGNORECASE,
 )
 _LATIN1_ALIASES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii", "l1", "cp819"}
+_CATALAN = re.compile(r"(?im)^[ \t]*(?:enviat des del? (?:meu|mi|la meva)\b.*|enviat (?:amb|des d)\b.*|"
+                      r"el .{4,120}\bva escriure:\s*)$")
 _AUTO_LOCALPARTS = {"mailer-daemon", "postmaster"}
 
 
@@ -304,7 +306,11 @@ def latest_reply(text: str) -> str:
         first = mail.replies[0].body if mail.replies else ""
     except Exception:  # the library on odd input: keep the whole text
         first = ""
-    return (first or text).strip()
+    first = (first or text).strip()
+    # Catalan is not among the library's languages (the 012 service's main one): its mobile
+    # signatures and quote headers are cut here, at the first line that starts one.
+    cut = _CATALAN.search(first)
+    return first[:cut.start()].strip() if cut and cut.start() > 0 else first
 
 
 def html_to_text(html: str) -> str:
@@ -322,14 +328,22 @@ ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {"img", "font", "center", "span", "div", 
                                         "td", "th"}
 
 
+def _local_images(tag: str, attribute: str, value: str) -> str | None:
+    """Images only from the message itself (cid: parts served by us, data: URLs): a remote
+    image would tell the sender when an officer opened the mail (a tracking pixel)."""
+    if tag == "img" and attribute == "src" and not value.startswith(("/channels/email/", "data:image/")):
+        return None
+    return value
+
+
 def sanitize_html(html: str, *, cid_urls: dict[str, str] | None = None) -> str:
     """Mail HTML fit to show on our pages: no script, no event handler, no style attribute,
-    no form; links open elsewhere; ``cid:`` images point at our part view."""
+    no form, no remote image; links open elsewhere; ``cid:`` images point at our part view."""
     if cid_urls:
         html = re.sub(r"""(?i)\bcid:([^"'\s>]+)""",
                       lambda m: cid_urls.get(message_key(m.group(1)), "about:blank"), html)
     return nh3.clean(
-        html, tags=ALLOWED_TAGS, link_rel="noopener noreferrer nofollow",
+        html, tags=ALLOWED_TAGS, link_rel="noopener noreferrer nofollow", attribute_filter=_local_images,
         url_schemes={"http", "https", "mailto"},
         attributes={**{t: set(a) for t, a in nh3.ALLOWED_ATTRIBUTES.items()}, "img": {"src", "alt", "width",
                                                                                        "height"}},
