@@ -513,75 +513,72 @@ def _facts_rollup(scope: Scope) -> FactFigures:
     if scope.account is not None:
         where.append("account_key = %s")
         params.append(scope.account.id)
+    # Summed by PostgreSQL per team, per account, per officer and in total (grouping sets):
+    # what is left for Python is one dictionary entry per (group, bucket).
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT measure, team_key, account_key, officer_key, bucket, n FROM {SlaRollup._meta.db_table} "  # noqa: S608
-            f"WHERE {' AND '.join(where)}",
+            "SELECT measure, GROUPING(team_key), GROUPING(account_key), GROUPING(officer_key), team_key, "  # noqa: S608
+            f"account_key, officer_key, bucket, SUM(n) FROM {SlaRollup._meta.db_table} WHERE {' AND '.join(where)} "
+            "GROUP BY GROUPING SETS ((measure, bucket), (measure, team_key, bucket), (measure, account_key, bucket), "
+            "(measure, officer_key, bucket))",
             params,
         )
         rows = cursor.fetchall()
     result = FactFigures(total=Attainment(), by_team={}, by_account={}, by_officer={})
+    # measure → group (None: total, ("team", id), ("account", id)) → bucket → count
+    data: dict[str, dict[object, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    officers: dict[int, dict[int, int]] = defaultdict(dict)
+    for measure, g_team, g_account, g_officer, team_key, account_key, officer_key, bucket, n in rows:
+        if not g_officer:
+            if measure == rollups.OFFICER and scope.account is None:
+                officers[officer_key][bucket] = int(n)
+            continue
+        if measure == rollups.OFFICER:
+            continue
+        key = ("team", team_key or None) if not g_team else ("account", account_key) if not g_account else None
+        data[measure][key][bucket] = int(n)
 
-    def group(groups: dict, key) -> Attainment:
-        if key not in groups:
-            groups[key] = Attainment(key=key)
-        return groups[key]
+    def attainment(key) -> Attainment:
+        item = Attainment(key=key[1] if key else None)
+        for code, n in data[rollups.OUTCOME].get(key, {}).items():
+            if code == rollups.CLOSED_WITHOUT_RESPONSE:
+                item.closed_without_response += n
+                continue
+            within = code in (rollups.SUBSTANTIVE_WITHIN, rollups.HOLDING_WITHIN)
+            item.answered += n
+            item.within += n if within else 0
+            if code in (rollups.HOLDING_LATE, rollups.HOLDING_WITHIN):
+                item.holding += n
+                item.holding_within += n if within else 0
+            else:
+                item.substantive += n
+                item.substantive_within += n if within else 0
+        business = dict(data[rollups.BUSINESS_SUBSTANTIVE].get(key, {}))
+        for bucket, n in data[rollups.BUSINESS_HOLDING].get(key, {}).items():
+            business[bucket] = business.get(bucket, 0) + n
+        calendar = data[rollups.CALENDAR].get(key, {})
+        item.median_business = minutes_of(histogram_percentile(business, 0.5))
+        item.p90_business = minutes_of(histogram_percentile(business, 0.9))
+        item.median_calendar = minutes_of(histogram_percentile(calendar, 0.5))
+        item.p90_calendar = minutes_of(histogram_percentile(calendar, 0.9))
+        return item
 
-    # Histograms (minutes → count): business and calendar per group, the officers', after holding.
-    business: dict[tuple, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    calendar: dict[tuple, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    officers: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    after: dict[int, int] = defaultdict(int)
-    distribution = {(kind, i): 0 for kind in (HOLDING, SUBSTANTIVE) for i in range(len(BUCKETS))}
-    edges = [high for _low, high in BUCKETS if high is not None]
-    for measure, team_key, account_key, officer_key, bucket, n in rows:
-        team_id = team_key or None
-        if measure == rollups.OUTCOME:
-            for item in (result.total, group(result.by_team, team_id), group(result.by_account, account_key)):
-                if bucket == rollups.CLOSED_WITHOUT_RESPONSE:
-                    item.closed_without_response += n
-                    continue
-                within = bucket in (rollups.SUBSTANTIVE_WITHIN, rollups.HOLDING_WITHIN)
-                item.answered += n
-                item.within += n if within else 0
-                if bucket in (rollups.HOLDING_LATE, rollups.HOLDING_WITHIN):
-                    item.holding += n
-                    item.holding_within += n if within else 0
-                else:
-                    item.substantive += n
-                    item.substantive_within += n if within else 0
-        elif measure in (rollups.BUSINESS_HOLDING, rollups.BUSINESS_SUBSTANTIVE):
-            for key in (None, ("team", team_id), ("account", account_key)):
-                business[key][bucket] += n
-            kind = HOLDING if measure == rollups.BUSINESS_HOLDING else SUBSTANTIVE
-            distribution[(kind, sum(1 for edge in edges if bucket >= edge))] += n
-        elif measure == rollups.CALENDAR:
-            for key in (None, ("team", team_id), ("account", account_key)):
-                calendar[key][bucket] += n
-        elif measure == rollups.OFFICER and scope.account is None:
-            officers[officer_key][bucket] += n
-        elif measure == rollups.AFTER_HOLDING:
-            after[bucket] += n
-            result.after_answered += n
-
-    def percentiles(item: Attainment, key) -> None:
-        item.median_business = minutes_of(histogram_percentile(business.get(key, {}), 0.5))
-        item.p90_business = minutes_of(histogram_percentile(business.get(key, {}), 0.9))
-        item.median_calendar = minutes_of(histogram_percentile(calendar.get(key, {}), 0.5))
-        item.p90_calendar = minutes_of(histogram_percentile(calendar.get(key, {}), 0.9))
-
-    percentiles(result.total, None)
-    for team_id, item in result.by_team.items():
-        percentiles(item, ("team", team_id))
-    for account_id, item in result.by_account.items():
-        percentiles(item, ("account", account_id))
+    groups = set(data[rollups.OUTCOME]) | set(data[rollups.BUSINESS_HOLDING]) | set(data[rollups.BUSINESS_SUBSTANTIVE])
+    result.total = attainment(None)
+    for key in groups:
+        if key is not None:
+            (result.by_team if key[0] == "team" else result.by_account)[key[1]] = attainment(key)
+    after = data[rollups.AFTER_HOLDING].get(None, {})
+    result.after_answered = sum(after.values())
     result.after_waiting = max(0, result.total.holding - result.after_answered)
     result.after_median = minutes_of(histogram_percentile(after, 0.5))
+    edges = [high for _low, high in BUCKETS if high is not None]
     result.distribution = [
-        {"from_minutes": low, "to_minutes": high, "holding": distribution[(HOLDING, i)],
-         "substantive": distribution[(SUBSTANTIVE, i)]}
-        for i, (low, high) in enumerate(BUCKETS)
+        {"from_minutes": low, "to_minutes": high, "holding": 0, "substantive": 0} for low, high in BUCKETS
     ]
+    for measure, kind in ((rollups.BUSINESS_HOLDING, HOLDING), (rollups.BUSINESS_SUBSTANTIVE, SUBSTANTIVE)):
+        for bucket, n in data[measure].get(None, {}).items():
+            result.distribution[sum(1 for edge in edges if bucket >= edge)][kind] += n
     if scope.account is None:
         for officer_id, histogram in officers.items():
             result.by_officer[officer_id] = Attainment(
