@@ -291,10 +291,14 @@ def _subject_thread(account_id: int, sender: str, subject: str) -> str | None:
 
 
 def _answered(conversation: Conversation, message: Message) -> Message | None:
-    """The citizen's message this answers: the one named, else the latest inbound one."""
-    inbound = conversation.messages.filter(direction=Message.Direction.INBOUND).select_related("raw_event")
-    named = inbound.filter(external_id=message.in_reply_to).first() if message.in_reply_to else None
-    return named or inbound.order_by("-sent_at", "-id").first()
+    """The citizen's message this answers: the latest one a person wrote (never a bounce or
+    an out-of-office, which would send the answer to MAILER-DAEMON), else the latest one."""
+    inbound = list(conversation.messages.filter(direction=Message.Direction.INBOUND)
+                   .select_related("raw_event").order_by("-sent_at", "-id")[:50])
+    written = [m for m in inbound if not any(isinstance(a, dict) and a.get("type") == payloads.AUTO_NOTICE
+                                             for a in m.attachments or [])]
+    named = next((m for m in written if message.in_reply_to and m.external_id == message.in_reply_to), None)
+    return named or (written or inbound or [None])[0]
 
 
 def _read_stored(message: Message | None) -> payloads.Mail | None:

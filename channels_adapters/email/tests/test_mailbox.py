@@ -249,6 +249,10 @@ def test_automatic_mail_in_reply_to_our_answer_is_kept_and_never_answered(mailbo
     notices = [a for m in kept for a in m.attachments if a["type"] == "auto-submitted"]
     assert len(notices) == 2
     assert not adapter.allows_automatic_reply(Conversation.objects.get())
+    # The next answer goes to the citizen, after her own message, not to the mailer daemon.
+    answer(Conversation.objects.get(), alice, "Li tornem a escriure.")
+    assert smtp.messages[-1][1] == ["nuria.puig@gmail.example"]
+    assert smtp.parsed()["In-Reply-To"] == "<CAH8yC8kq0X9ZmC2n8vJt+1w4pXk6fQ@mail.gmail.example>"
 
 
 def test_automatic_replies_we_send_are_marked_auto_submitted(mailbox, smtp):
