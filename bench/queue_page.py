@@ -163,10 +163,14 @@ def main() -> int:
         cases["fragment /inbox/?view=team&fragment=1"] = lambda: _get(
             client, queue_url, {"view": "team", "fragment": "1"}
         )
+        # Search (issue 11): a word of many messages, a rare handle, and a reference.
+        for q in ("autobús", "garcia12345", "#50000"):
+            cases[f"page /inbox/?view=team&q={q}"] = lambda q=q: _get(client, queue_url, {"view": "team", "q": q})
     api_url = "/api/v1/conversations/"
     if client.get(api_url).status_code == 200:
         cases["API /api/v1/conversations/"] = lambda: _get(client, api_url, {})
         cases["API /api/v1/conversations/?status=open"] = lambda: _get(client, api_url, {"status": "open"})
+        cases["API /api/v1/conversations/?search=autobús"] = lambda: _get(client, api_url, {"search": "autobús"})
 
     results: dict = {"conversations": total, "team_active": visible_active, "seeding": seeding, "cases": {}}
     rows = []
