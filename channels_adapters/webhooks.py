@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from channels_adapters.base import MalformedPayload, WebhookRejected
 from channels_adapters.pipeline import ingest_wakeup
 from channels_adapters.registry import UnknownPlatform, adapter_for_webhook
+from config.client_ip import client_ip
 from inbox.models import ChannelAccount, RawEvent
 from inbox.services import raw_event_record
 
@@ -30,7 +31,7 @@ REJECTIONS = "webhook-rejected"
 
 
 def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "?")
+    return client_ip(request) or "?"
 
 
 def _rejected(request: HttpRequest, slug: str, status: int, error: str, reason: str) -> JsonResponse:

@@ -44,6 +44,8 @@ from django.utils.translation import gettext_lazy as _
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
+from config.client_ip import client_ip
+
 logger = logging.getLogger(__name__)
 
 
@@ -52,7 +54,7 @@ def setting(name: str, default):
 
 
 def client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "?")
+    return client_ip(request) or "?"
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
+from config.client_ip import client_ip
 from inbox.audit import audit_record
 from inbox.models import AuditEvent
 from inbox.permissions import ADMIN, SUPERVISE, SUPERVISOR, role_names, teams_for_user
@@ -49,7 +50,7 @@ REASON_ADMIN, REASON_SUPERVISOR, REASON_EVERYONE = "admin", "supervisor", "every
 # --- Audit ------------------------------------------------------------------------------------
 
 def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    return client_ip(request)
 
 
 _SELF = object()
