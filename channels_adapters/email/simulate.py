@@ -32,6 +32,17 @@ PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pag
        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
 
 
+# A follow-up answers with its thread's subject (remembered per process, as a mail client
+# remembers what it replies to); a thread it does not know gets the generic one.
+_subjects: dict[str, str] = {}
+
+
+def _subject(text: str) -> str:
+    """What citizens put in a subject: the start of what they write."""
+    first = text.replace("\n", " ").split(". ")[0].split("? ")[0].strip(" .?!")
+    return first if len(first) <= 60 else first[:57].rsplit(" ", 1)[0] + "…"
+
+
 def _shape(event_id: str) -> int:
     return hashlib.sha256(event_id.encode()).digest()[0] % 3
 
@@ -58,7 +69,10 @@ def email_payloads(feed_event: dict, address: str) -> tuple[bytes, dict[str, str
     mail["To"] = address
     mail["Date"] = format_datetime(created)
     mail["Message-ID"] = _id(feed_event["id"])
-    subject = SUBJECTS.get(language, SUBJECTS["en"])
+    subject = _subjects.get(thread) or _subject(text) or SUBJECTS.get(language, SUBJECTS["en"])
+    _subjects[feed_event["id"]] = subject
+    while len(_subjects) > 2000:
+        _subjects.pop(next(iter(_subjects)))
     if thread != feed_event["id"]:
         mail["Subject"] = f"Re: {subject}"
         mail["In-Reply-To"] = _id(thread)
