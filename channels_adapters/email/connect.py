@@ -34,7 +34,7 @@ def email_account_connect(*, user, credentials: dict, name: str, default_team: T
     with transaction.atomic():
         account, _ = channel_account_connect(
             platform="email", external_id=credentials["from_address"], name=name or credentials["from_address"],
-            handle=credentials["from_address"], credentials=credentials, default_team=default_team, actor=user,
+            handle="", credentials=credentials, default_team=default_team, actor=user,
             method=method,
         )
         enqueue_on_commit("channels_adapters.poll_channel", account.id)

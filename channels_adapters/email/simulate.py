@@ -20,8 +20,8 @@ from channels_adapters.base import SimulatedAccount
 from channels_adapters.email.webhook import MAILBOX_HEADER, SIGNATURE_HEADER, sign, simulated_secret
 
 ACCOUNTS = [
-    SimulatedAccount("email", "atencio@ajuntament.example", "Atenció ciutadana (e-mail)",
-                     "atencio@ajuntament.example", team="general"),
+    # No handle: an address is not an @name (the address is the account's id).
+    SimulatedAccount("email", "atencio@ajuntament.example", "Atenció ciutadana (e-mail)", "", team="general"),
 ]
 SUBJECTS = {
     "ca": "Consulta a l'Ajuntament", "es": "Consulta al Ayuntamiento", "en": "Question for the City Council",
