@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from channels_adapters.replay import items_replay
+from inbox.admin import AdminCss
 from inbox.models import QuarantinedItem
 from inbox.permissions import can_manage_channels
 
@@ -31,7 +32,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(QuarantinedItem)
-class QuarantinedItemAdmin(admin.ModelAdmin):
+class QuarantinedItemAdmin(AdminCss, admin.ModelAdmin):
     """What could not be read, with the reason; replayed after a fix (select, or filter by
     date and select all). Items are records: never edited or deleted here."""
 
@@ -74,7 +75,7 @@ class QuarantinedItemAdmin(admin.ModelAdmin):
         if obj.fragment is None:
             return _("The delivery could not be read as a whole: see its raw event.")
         # format_html escapes: a citizen's text inside the JSON is never rendered as HTML.
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>",
+        return format_html('<pre class="admin-pre">{}</pre>',
                            json.dumps(obj.fragment, indent=2, ensure_ascii=False))
 
     @admin.action(description=_("Replay the selected items (after a fix is deployed)"))

@@ -37,7 +37,14 @@ RAW_BODY_DISPLAY_LIMIT = 200_000  # characters; the full bytes stay in the datab
 
 def _pretty_json(value) -> str:
     # format_html escapes: citizen text inside JSON is never rendered as HTML.
-    return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+    return format_html('<pre class="admin-pre">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
+
+
+class AdminCss:
+    """The admin's few styles come from a file: the CSP forbids style attributes."""
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
 
 
 class ReadOnlyMixin:
@@ -53,7 +60,7 @@ class ReadOnlyMixin:
         return False
 
 
-class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(AdminCss, ReadOnlyMixin, admin.ModelAdmin):
     pass
 
 
@@ -78,7 +85,7 @@ class TeamAdmin(GuardedModelAdmin):
 
 
 @admin.register(ChannelAccount)
-class ChannelAccountAdmin(GuardedModelAdmin):
+class ChannelAccountAdmin(AdminCss, GuardedModelAdmin):
     """Object permissions (guardian) on an account: an admin grants *publish without
     approval* per officer there, which ``reply_approval`` = "unpermitted" asks for."""
 
@@ -150,7 +157,7 @@ class PersonAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(AdminCss, admin.ModelAdmin):
     list_display = ["__str__", "platform", "handle", "external_id", "person", "updated_at"]
     list_filter = ["platform"]
     search_fields = ["handle", "name", "external_id"]
@@ -269,7 +276,7 @@ class RawEventAdmin(ReadOnlyAdmin):
         suffix = ""
         if len(text) > RAW_BODY_DISPLAY_LIMIT:
             text, suffix = text[:RAW_BODY_DISPLAY_LIMIT], f"\n… ({len(raw)} bytes in all)"
-        return format_html("<pre style='white-space: pre-wrap'>{}{}</pre>", text, suffix)
+        return format_html('<pre class="admin-pre">{}{}</pre>', text, suffix)
 
 
 @admin.register(AuditEvent)
