@@ -45,6 +45,11 @@ def connect_pages() -> list[tuple[str, str]]:
     return [(label, url_name) for url_name, label in pages.items()]
 
 
+def public_url_prefixes() -> tuple[str, ...]:
+    """``/<prefix>/`` of each package's pages for citizens (no sign-in; channels_adapters/public_urls.py)."""
+    return tuple(sorted({f"/{get_adapter(p).public_url_prefix}/" for p in platforms() if get_adapter(p).public_url_prefix}))
+
+
 def adapter_for_webhook(slug: str) -> Adapter:
     """Webhook URLs are named by ``Adapter.webhook_slug`` (Facebook and Instagram share "meta")."""
     for platform in platforms():

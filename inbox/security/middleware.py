@@ -44,6 +44,7 @@ class SignInMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self._open_paths: frozenset[str] | None = None
+        self._open_prefixes: tuple[str, ...] | None = None
 
     def open_paths(self) -> frozenset[str]:
         if self._open_paths is None:
@@ -56,6 +57,15 @@ class SignInMiddleware:
             self._open_paths = frozenset(paths)
         return self._open_paths
 
+    def open_prefixes(self) -> tuple[str, ...]:
+        """OPEN_PREFIXES and the channel packages' pages for citizens (the contact form): a
+        signed-in officer with a step still due can look at the form as a citizen sees it."""
+        if self._open_prefixes is None:
+            from channels_adapters.registry import public_url_prefixes
+
+            self._open_prefixes = OPEN_PREFIXES + public_url_prefixes()
+        return self._open_prefixes
+
     def __call__(self, request):
         session = getattr(request, "session", None)
         if session is None or not session.session_key or not request.user.is_authenticated:
@@ -67,7 +77,7 @@ class SignInMiddleware:
             services.session_touch(session)
 
         path = request.path_info
-        if path in self.open_paths() or path.startswith(OPEN_PREFIXES):
+        if path in self.open_paths() or path.startswith(self.open_prefixes()):
             return self.get_response(request)
         services.session_state(request)
         step = services.session_pending_step(session)

@@ -42,3 +42,14 @@ def test_officers_cannot_create_or_change_forms(alice, form_account):
     form_account.refresh_from_db()
     assert form_account.credentials["allowed_origins"] == [ORIGIN]
     assert not ChannelAccount.objects.filter(external_id="x-form").exists()
+
+
+def test_a_signed_in_admin_with_two_factor_still_due_sees_the_form_as_a_citizen(dave, form_account):
+    # The form is a page for citizens: a session whose second factor is still due is not sent to
+    # enrolment from it (inbox/security/middleware.py opens the registry's public prefixes).
+    client = Client()
+    client.force_login(dave)
+    assert client.get("/inbox/")["Location"].startswith("/account/security/two-factor/setup/")
+    response = client.get(f"/contact/{form_account.external_id}/")
+    assert response.status_code == 200
+    assert 'class="wf-submit"' in response.content.decode()
