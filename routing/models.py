@@ -317,11 +317,11 @@ class SlaRollup(models.Model):
 
     class Meta:
         constraints = [
-            # Also the read path: (end_day, days, measure) then the keys; n included, so a
-            # period is an index-only range scan.
+            # Also the read path: (end_day, days, measure) then the keys. No INCLUDE (n): SQLite
+            # (the demo) would not create the constraint, and the upsert needs it.
             models.UniqueConstraint(
                 fields=["end_day", "days", "measure", "team_key", "account_key", "officer_key", "bucket"],
-                name="sla_rollup_uniq", include=["n"],
+                name="sla_rollup_key_uniq",
             ),
         ]
 
