@@ -234,6 +234,9 @@ class Adapter(ABC):
 
     platform: ClassVar[str]
     label: ClassVar[str]
+    # How the interface names each platform the adapter serves, when not ``label`` (one
+    # adapter serves Facebook and Instagram): registry.platform_label() reads it.
+    platform_labels: ClassVar[dict[str, str]] = {}
     webhook_slug: ClassVar[str | None] = None
     # Which headers of a webhook request are worth keeping with the RawEvent.
     kept_headers: ClassVar[tuple[str, ...]] = ("Content-Type", "User-Agent")

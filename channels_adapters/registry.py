@@ -31,6 +31,15 @@ def get_adapter(platform: str) -> Adapter:
     return _adapter(platform, path)
 
 
+def platform_label(platform: str) -> str:
+    """The name the interface shows for ``platform`` (its adapter's), or the code, titled."""
+    try:
+        adapter = get_adapter(platform)
+    except UnknownPlatform:
+        return platform.title()
+    return str(adapter.platform_labels.get(platform, adapter.label))
+
+
 def platforms() -> list[str]:
     return list(settings.CHANNEL_ADAPTERS)
 

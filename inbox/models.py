@@ -17,12 +17,12 @@ from django.utils.translation import gettext_lazy as _
 
 from inbox.encryption import EncryptedJSONField
 
-PLATFORM_LABELS = {"x": "X", "meta": "Meta", "facebook": "Facebook", "instagram": "Instagram", "simulator": "Simulator"}
-
-
 def platform_choices() -> list[tuple[str, str]]:
-    """Choices come from the adapter registry in settings (``CHANNEL_ADAPTERS``)."""
-    return [(key, PLATFORM_LABELS.get(key, key.title())) for key in settings.CHANNEL_ADAPTERS]
+    """Choices come from the adapter registry in settings (``CHANNEL_ADAPTERS``), named as
+    each adapter names its platforms."""
+    from channels_adapters.registry import platform_label  # the registry imports the models
+
+    return [(key, platform_label(key)) for key in settings.CHANNEL_ADAPTERS]
 
 
 class Team(models.Model):

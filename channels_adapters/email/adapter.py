@@ -34,7 +34,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from channels_adapters.base import (
     Adapter,
@@ -96,7 +96,7 @@ def _size(n: int) -> str:
 
 class EmailAdapter(Adapter):
     platform = "email"
-    label = "E-mail"
+    label = gettext_lazy("E-mail")
     webhook_slug = "email"
     supports_polling = True
     connect_url_name = "email:connect"

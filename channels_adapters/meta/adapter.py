@@ -84,6 +84,7 @@ def _ago(delta: timedelta) -> str:
 class MetaAdapter(Adapter):
     platform = "facebook"
     label = "Facebook & Instagram"
+    platform_labels = {"facebook": "Facebook", "instagram": "Instagram"}
     webhook_slug = "meta"
     kept_headers = ("Content-Type", "User-Agent", webhook.SIGNATURE_HEADER)
     supports_polling = True

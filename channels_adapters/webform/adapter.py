@@ -26,6 +26,7 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from channels_adapters.base import (
     Adapter,
@@ -50,7 +51,7 @@ def answer_subject(account: ChannelAccount, reference: str) -> str:
 
 class WebformAdapter(Adapter):
     platform = payloads.PLATFORM
-    label = "Contact form"
+    label = gettext_lazy("Contact form")
     webhook_slug = "webform"
     connect_url_name = "webform:connect"
     public_url_prefix = "contact"

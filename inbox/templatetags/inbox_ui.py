@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from inbox.models import PLATFORM_LABELS, Conversation
+from channels_adapters.registry import platform_label as registry_platform_label
+from inbox.models import Conversation
 
 register = template.Library()
 
@@ -90,7 +91,7 @@ def routed_by_label(value: str) -> str:
 
 @register.filter
 def platform_label(platform: str) -> str:
-    return PLATFORM_LABELS.get(platform, platform.title())
+    return registry_platform_label(platform)
 
 
 @register.filter
