@@ -80,3 +80,39 @@ def test_a_hostile_html_mail_runs_nothing_in_the_browser(live_server, mailbox, a
     page.screenshot(path=ARTIFACTS / "email-whole-message.png", full_page=True)
     assert dialogs == [] and elsewhere == []
     assert page.locator(".email-html script, .email-html iframe, .email-html form").count() == 0
+
+
+def test_an_admin_connects_a_mailbox_from_its_page(live_server, dave, dovecot, smtp_servers, page):  # noqa: F811
+    from django.conf import settings
+
+    from channels_adapters.email.tests.conftest import PASSWORD, SMTP_PASSWORD, SMTP_USER, new_user
+    from inbox.models import ChannelAccount
+    from tests.conftest import login
+
+    address = new_user(dovecot)
+    client = off_the_event_loop(lambda: login(dave))
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "url": live_server.url,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value}])
+    page.goto(f"{live_server.url}/channels/email/connect/")
+    expect(page.locator("h1")).to_have_text("E-mail accounts")
+    page.get_by_label("Name officers see").fill("Atenció ciutadana")
+    page.get_by_label("Address (From of the answers)").fill(address)
+    page.get_by_label("IMAP server").fill("127.0.0.1")
+    page.get_by_label("IMAP port").fill(str(dovecot["ports"]["ssl"]))
+    page.get_by_label("SMTP server").fill("127.0.0.1")
+    page.get_by_label("SMTP port").fill(str(smtp_servers["ports"]["starttls"]))
+    page.get_by_label(re.compile(r"^User name:?$")).fill(address)
+    page.get_by_label(re.compile(r"^Password:?$")).fill("not the password")
+    page.get_by_label("SMTP user name (if different)").fill(SMTP_USER)
+    page.get_by_label("SMTP password (if different)").fill(SMTP_PASSWORD)
+    page.get_by_role("button", name="Test and connect").click()
+    expect(page.locator(".form-error")).to_contain_text("refused the login")
+    page.screenshot(path=ARTIFACTS / "email-connect-refused.png", full_page=True)
+
+    page.get_by_label(re.compile(r"^Password:?$")).fill(PASSWORD)
+    page.get_by_label("SMTP password (if different)").fill(SMTP_PASSWORD)
+    page.get_by_role("button", name="Test and connect").click()
+    expect(page.locator(".flash")).to_contain_text("Connected")
+    expect(page.locator("table")).to_contain_text(address)
+    page.screenshot(path=ARTIFACTS / "email-connect.png", full_page=True)
+    assert off_the_event_loop(lambda: ChannelAccount.objects.get(platform="email").credentials["password"]) == PASSWORD
