@@ -192,6 +192,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inbox.records_exports_expire",
         "schedule": timedelta(hours=1),
     },
+    # Read notifications older than 30 days go (inbox/services/notifications.py).
+    "notifications-expire": {
+        "task": "inbox.notifications_expire",
+        "schedule": crontab(hour=3, minute=10),
+    },
     # SLA warnings, breaches and escalations (routing/sla_scan.py): a minute late at most.
     "sla-scan": {
         "task": "routing.sla_scan",
@@ -330,7 +335,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the 400/401/403/404/429 answers DRF gives everywhere (inbox/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "inbox.api.schema.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_RATE", "1200/minute")},
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,

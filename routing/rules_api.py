@@ -76,8 +76,9 @@ class RuleBodySerializer(serializers.Serializer):
 
 
 class RoutingRuleSerializer(RuleBodySerializer, serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # null once the user is deleted (SET_NULL), or for a rule made by a migration or a command
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     reason = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=300,
                                    help_text=_("Why this change (kept with the version)."))
     problems = serializers.SerializerMethodField(
@@ -98,7 +99,7 @@ class RoutingRuleSerializer(RuleBodySerializer, serializers.ModelSerializer):
 
 
 class RoutingRuleVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     snapshot = serializers.JSONField(help_text=_("The rule as it was: name, position, enabled, mode, stop, "
                                                  "conditions, actions (and deleted)."))
 

@@ -156,6 +156,9 @@ class MessageSerializer(serializers.ModelSerializer):
     author_user = UserBriefSerializer(read_only=True, allow_null=True)
     revisions = MessageRevisionSerializer(many=True, read_only=True)
     attachments = serializers.SerializerMethodField()
+    delivery_status = serializers.ChoiceField(  # read-only fields lose allow_blank: declared
+        choices=Message.Delivery.choices, allow_blank=True, read_only=True,
+        help_text="Empty for messages from the citizen and for notes.")
 
     class Meta:
         model = Message
@@ -225,6 +228,9 @@ class CollidingMessageSerializer(serializers.ModelSerializer):
 
     author = serializers.SerializerMethodField(help_text="The citizen's or the officer's display name.")
     author_user = UserBriefSerializer(read_only=True, allow_null=True)
+    delivery_status = serializers.ChoiceField(
+        choices=Message.Delivery.choices, allow_blank=True, read_only=True,
+        help_text="Empty for messages from the citizen and for notes.")
 
     class Meta:
         model = Message
