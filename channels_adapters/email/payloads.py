@@ -158,7 +158,7 @@ def decode_part(part: Message) -> str:
         return str(best) if best is not None else payload.decode("windows-1252", errors="replace")
 
 
-def _filename(part: Message) -> str:
+def filename(part: Message) -> str:
     try:
         name = part.get_filename() or ""
     except Exception:
@@ -171,7 +171,7 @@ def _is_attachment(part: Message) -> bool:
     if disposition == "attachment":
         return True
     if part.get_content_maintype() in ("text", "multipart"):
-        return bool(_filename(part)) and disposition == "inline" and part.get_content_subtype() not in (
+        return bool(filename(part)) and disposition == "inline" and part.get_content_subtype() not in (
             "plain", "html")
     return part.get_content_type() not in ("message/delivery-status", "message/disposition-notification")
 
@@ -204,7 +204,7 @@ def part_bytes(part: Message) -> bytes:
     return payload if isinstance(payload, bytes) else (payload or "").encode()
 
 
-def _default_name(part: Message) -> str:
+def default_name(part: Message) -> str:
     if part.get_content_type() == "message/rfc822":
         return "message.eml"
     return part.get_content_type()
@@ -220,12 +220,12 @@ def strip_oversize(raw: bytes, limit: int) -> bytes:
     for _, part in leaves(msg):
         size = len(part_bytes(part))
         if size > limit:
-            name = _filename(part) or _default_name(part)
+            name = filename(part) or default_name(part)
             for header in ("Content-Transfer-Encoding",):
                 del part[header]
             part.set_payload("")
             part[REMOVED_HEADER] = f"{size} bytes, over the limit of {limit}"
-            if name and not _filename(part):
+            if name and not filename(part):
                 part.add_header("Content-Disposition", "attachment", filename=name)
             changed = True
     return msg.as_bytes(policy=policy.SMTP) if changed else raw
@@ -257,7 +257,7 @@ def read_mail(raw: bytes) -> Mail:
                                    if line.lower().startswith("message-id:")), ""))
         removed = str(part.get(REMOVED_HEADER, "") or "")
         if removed or _is_attachment(part):
-            parts.append(Part(index=index, name=_filename(part) or _default_name(part), content_type=ctype,
+            parts.append(Part(index=index, name=filename(part) or default_name(part), content_type=ctype,
                               size=len(part_bytes(part)),
                               content_id=message_key(str(part.get("Content-ID") or "")), removed=removed))
             continue

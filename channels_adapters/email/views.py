@@ -104,7 +104,7 @@ def part(request: HttpRequest, address: str, key: str, index: int) -> HttpRespon
     if found is None or found.get(payloads.REMOVED_HEADER):
         raise Http404
     content = payloads.part_bytes(found)
-    name = payloads._filename(found) or payloads._default_name(found)
+    name = payloads.filename(found) or payloads.default_name(found)
     content_type = found.get_content_type()
     audit_record(request.user, "message.attachment_open", stored, name=name, type=content_type)
     inline = content_type in INLINE_TYPES
