@@ -513,30 +513,32 @@ def _facts_rollup(scope: Scope) -> FactFigures:
     if scope.account is not None:
         where.append("account_key = %s")
         params.append(scope.account.id)
-    # Summed by PostgreSQL per team, per account, per officer and in total (grouping sets):
-    # what is left for Python is one dictionary entry per (group, bucket).
+    # Summed here into the total, each team, each account and each officer: one pass, a few
+    # dictionary updates per row. (Summing them in PostgreSQL by grouping sets cost more than
+    # it saved: 100 ms of sorting on the loaded bench against 20 ms of Python.)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT measure, GROUPING(team_key), GROUPING(account_key), GROUPING(officer_key), team_key, "  # noqa: S608
-            f"account_key, officer_key, bucket, SUM(n) FROM {SlaRollup._meta.db_table} WHERE {' AND '.join(where)} "
-            "GROUP BY GROUPING SETS ((measure, bucket), (measure, team_key, bucket), (measure, account_key, bucket), "
-            "(measure, officer_key, bucket))",
+            f"SELECT measure, team_key, account_key, officer_key, bucket, n FROM {SlaRollup._meta.db_table} "  # noqa: S608
+            f"WHERE {' AND '.join(where)}",
             params,
         )
         rows = cursor.fetchall()
     result = FactFigures(total=Attainment(), by_team={}, by_account={}, by_officer={})
     # measure → group (None: total, ("team", id), ("account", id)) → bucket → count
-    data: dict[str, dict[object, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    data: dict[str, dict[object, dict[int, int]]] = defaultdict(dict)
     officers: dict[int, dict[int, int]] = defaultdict(dict)
-    for measure, g_team, g_account, g_officer, team_key, account_key, officer_key, bucket, n in rows:
-        if not g_officer:
-            if measure == rollups.OFFICER and scope.account is None:
-                officers[officer_key][bucket] = int(n)
-            continue
+    for measure, team_key, account_key, officer_key, bucket, n in rows:
         if measure == rollups.OFFICER:
+            if scope.account is None:
+                histogram = officers[officer_key]
+                histogram[bucket] = histogram.get(bucket, 0) + n
             continue
-        key = ("team", team_key or None) if not g_team else ("account", account_key) if not g_account else None
-        data[measure][key][bucket] = int(n)
+        groups = data[measure]
+        for key in (None, ("team", team_key or None), ("account", account_key)):
+            histogram = groups.get(key)
+            if histogram is None:
+                histogram = groups[key] = {}
+            histogram[bucket] = histogram.get(bucket, 0) + n
 
     def attainment(key) -> Attainment:
         item = Attainment(key=key[1] if key else None)
