@@ -173,7 +173,7 @@ class Captured:
 
 def _authenticator(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
 @pytest.fixture(scope="session")

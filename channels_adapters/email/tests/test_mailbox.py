@@ -292,3 +292,19 @@ def test_an_address_the_server_refuses_marks_the_conversation_unreachable_not_th
         get_adapter("email").send_email(mailbox, to="nobody@correu.example", subject="x", text="y")
     assert caught.value.permanent and caught.value.recipient_unreachable and caught.value.code == "550"
     assert smtp.messages == []
+
+
+def test_answers_leave_over_implicit_tls_too_and_a_wrong_smtp_login_asks_for_a_reconnect(db, dovecot, smtp_servers,
+                                                                                       smtp):
+    address = new_user(dovecot)
+    account = ChannelAccount.objects.create(platform="email", external_id=address, name="Atenció",
+                                            credentials=credentials_for(address, dovecot, smtp_servers,
+                                                                        security="ssl"))
+    get_adapter("email").send_email(account, to="maria@correu.example", subject="Hola", text="Bon dia")
+    assert smtp.messages[-1][1] == ["maria@correu.example"] and smtp.parsed()["Subject"] == "Hola"
+
+    account.credentials = {**account.credentials, "smtp_password": "wrong", "smtp_security": "starttls",
+                           "smtp_port": smtp_servers["ports"]["starttls"]}
+    with pytest.raises(AdapterError) as caught:
+        get_adapter("email").send_email(account, to="maria@correu.example", subject="Hola", text="Bon dia")
+    assert caught.value.needs_reconnect and caught.value.permanent and len(smtp.messages) == 1
