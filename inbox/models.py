@@ -12,6 +12,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -201,6 +203,14 @@ class Contact(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["platform", "external_id"], name="contact_platform_id_uniq")
+        ]
+        # Suggested links (inbox/services/people.py) look contacts up by handle, name and
+        # e-mail address without case: without these, a scan of every contact per page view.
+        indexes = [
+            models.Index(Upper("handle"), name="contact_handle_upper_idx"),
+            models.Index(Upper("name"), name="contact_name_upper_idx"),
+            models.Index(Upper("external_id"), name="contact_extid_upper_idx"),
+            models.Index(Upper(KeyTextTransform("email", "profile")), name="contact_email_upper_idx"),
         ]
 
     def __str__(self) -> str:

@@ -118,6 +118,13 @@ def _placements_write(routed: Sequence[Conversation], now) -> None:
     per-row CASE expressions (``bulk_update`` cost ~1 ms of Python per conversation)."""
     if not routed:
         return
+    if connection.vendor != "postgresql":
+        # The demo's SQLite has no ``::`` casts; its batches are small, the ORM will do.
+        for c in routed:
+            c.routed_at = now
+        Conversation.objects.bulk_update(
+            routed, ["team_id", "assignee_id", "routed_by", "routed_at", "priority", "status"])
+        return
     table = connection.ops.quote_name(Conversation._meta.db_table)
     row = "(%s::bigint, %s::bigint, %s::bigint, %s::varchar, %s::smallint, %s::varchar)"
     params: list = []
