@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
@@ -144,31 +146,86 @@ def _queue_queryset(user, f: QueueFilter) -> QuerySet[Conversation]:
 
 SEARCHED_DIRECTIONS = (Message.Direction.INBOUND, Message.Direction.OUTBOUND)
 MAX_REFERENCE = 2**63 - 1
+# A text search first asks the trigram indexes for at most this many matching rows (subject,
+# citizen, messages; the matching conversations of every team). Up to this many, the queue's
+# query looks those conversations up by primary key; beyond it the term is common and the
+# queue's own ordered index is walked instead, testing each conversation until a page is full.
+SEARCH_CANDIDATES = 500
+
+
+def search_reference(text: str) -> int | None:
+    """The conversation number a search is, if it is one (``#123`` or ``123``)."""
+    reference = " ".join(text.split()).removeprefix("#")
+    if reference.isdigit() and 0 < int(reference) <= MAX_REFERENCE:
+        return int(reference)
+    return None
 
 
 def conversation_search_q(text: str) -> Q:
     """What the queue's search box and the API's ``?search=`` find (one definition).
 
-    A reference (``#123`` or ``123``) finds that conversation; text of at least
-    ``SEARCH_MIN_LENGTH`` characters is looked for, case-insensitively, in the citizen's name
-    and handle, the subject and every message to or from the citizen (notes are internal
-    and not searched). Each part is an ``IN (subquery)`` served by a trigram index (migration
-    0016), so the matching ids are found first and the queue's own filters (the user's teams
-    above all) narrow them: nothing outside ``conversations_for_user`` can be found. Text
-    too short to search matches nothing but a reference.
+    A reference (``#123`` or ``123``) finds that conversation, by primary key, and nothing
+    else; text of at least ``SEARCH_MIN_LENGTH`` characters is looked for,
+    case-insensitively, in the citizen's name and handle, the subject and every message to
+    or from the citizen (notes are internal and not searched). Text too short to search
+    matches nothing.
+
+    The condition is only ever combined with the queue's own filters (``conversations_for_user``
+    above all), so nothing outside them can be found; how it is written is about speed
+    (docs/benchmarks.md, "Queue page"). The matching conversation ids are read from the
+    trigram indexes (migration 0016), one ``UNION ALL`` branch per column — never an ``OR``
+    across joined tables, which no index serves — at most ``SEARCH_CANDIDATES`` rows. When
+    that is all of them (a rare word, a handle, a name), the condition is those ids and the
+    page is a primary-key look-up; when there are more (a common word), the condition is the
+    ``IN (subquery)`` form, which PostgreSQL answers by walking the queue in its order and
+    stopping at a full page.
     """
+    reference = search_reference(text)
+    if reference is not None:
+        return Q(pk=reference)
     text = " ".join(text.split())[:SEARCH_MAX_LENGTH]
-    condition = Q(pk__in=[])
-    reference = text.removeprefix("#")
-    if reference.isdigit() and 0 < int(reference) <= MAX_REFERENCE:
-        condition |= Q(pk=int(reference))
-    if len(text) >= SEARCH_MIN_LENGTH:
-        handle = text.removeprefix("@") or text
+    if len(text) < SEARCH_MIN_LENGTH:
+        return Q(pk__in=[])
+    handle = text.removeprefix("@") or text
+    by_subject = Conversation.objects.filter(subject__icontains=text).values_list("id")
+    by_name = Conversation.objects.filter(contact__name__icontains=text).values_list("id")
+    by_handle = Conversation.objects.filter(contact__handle__icontains=handle).values_list("id")
+    by_text = Message.objects.filter(
+        direction__in=SEARCHED_DIRECTIONS, text__icontains=text).values_list("conversation_id")
+    candidates = by_subject.order_by().union(
+        by_name.order_by(), by_handle.order_by(), by_text.order_by(), all=True)[: SEARCH_CANDIDATES + 1]
+    with _serial_plan():
+        rows = list(candidates)
+    if len(rows) <= SEARCH_CANDIDATES:
+        return Q(pk__in=sorted({row[0] for row in rows}))
+    # The citizens are looked up apart, one index each (as a subquery of the page, an OR of
+    # name and handle was planned as a scan of every contact); usually they are few.
+    contacts: list[int] | QuerySet = list(
+        Contact.objects.filter(name__icontains=text).values_list("id", flat=True).order_by()
+        .union(Contact.objects.filter(handle__icontains=handle).values_list("id", flat=True).order_by(), all=True)
+        [: SEARCH_CANDIDATES + 1]
+    )
+    if len(contacts) > SEARCH_CANDIDATES:
         contacts = Contact.objects.filter(Q(name__icontains=text) | Q(handle__icontains=handle)).values("id")
-        messages = Message.objects.filter(
-            direction__in=SEARCHED_DIRECTIONS, text__icontains=text).values("conversation_id")
-        condition |= Q(subject__icontains=text) | Q(contact_id__in=contacts) | Q(pk__in=messages)
-    return condition
+    messages = Message.objects.filter(direction__in=SEARCHED_DIRECTIONS, text__icontains=text).values(
+        "conversation_id")
+    return Q(subject__icontains=text) | Q(contact_id__in=contacts) | Q(pk__in=messages)
+
+
+@contextmanager
+def _serial_plan():
+    """PostgreSQL plans the candidates' four small index scans as a parallel append; starting
+    the workers costs more than the scans (twice the time on a busy machine)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET max_parallel_workers_per_gather = 0")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET max_parallel_workers_per_gather")
 
 
 def _parse_cursor(raw: str) -> tuple[datetime, int] | None:
