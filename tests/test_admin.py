@@ -148,7 +148,8 @@ def test_channel_account_page_shows_that_credentials_are_set_but_never_them(reco
 def test_saving_a_channel_account_in_the_admin_keeps_its_credentials(records, dave, sim_account, team_a):
     response = login(dave).post(
         reverse("admin:inbox_channelaccount_change", args=[sim_account.pk]),
-        {"name": "City (renamed)", "handle": "city", "default_team": team_a.pk, "status": "active"},
+        {"name": "City (renamed)", "handle": "city", "default_team": team_a.pk, "status": "active",
+         "reply_approval": sim_account.reply_approval},
     )
 
     assert response.status_code == 302, response.content.decode()[:2000]
