@@ -44,7 +44,8 @@ def snapshot(conversation: Conversation) -> tuple:
     conversation.refresh_from_db()
     return (
         conversation.status, conversation.assignee_id, conversation.team_id,
-        conversation.messages.count(), AuditEvent.objects.count(),
+        # Opening a conversation is itself audited (conversation.view); what changes it is not.
+        conversation.messages.count(), AuditEvent.objects.exclude(verb="conversation.view").count(),
     )
 
 
@@ -198,6 +199,8 @@ def test_queue_query_count_does_not_grow_with_conversations(sim_account, alice):
     assert with_three == with_thirty
     # 12 before issue 11's working-faster part; +4 for it (constant): the woken-from-snooze
     # block, the supervised teams (bulk assign, Approvals link), the bulk bar's tags and saved replies.
+    # The top bar's unread notifications add one query to every page (a partial index, whatever
+    # their number: tests/test_notifications.py); it fits in this budget: 15 measured with it.
     assert with_thirty <= 16, f"queue page budget exceeded: {with_thirty} queries"
 
 
@@ -465,7 +468,8 @@ def test_conversation_page_query_count_does_not_grow_with_messages(sim_account, 
     # +2 for the public record: the view's audit row, the legal hold on it or its Person.
     # +3 for the work card (the tags to choose, the conversation's tags, the officers to @mention).
     # +1 for the citizen card's suggested links (docs/people.md; the card is 4 queries at most).
-    assert measure(long) <= measure(short) <= 22
+    # +1 for the top bar's unread notifications (every page: docs/working-faster.md, "Notifications").
+    assert measure(long) <= measure(short) <= 23
 
 
 def test_edited_and_deleted_messages_keep_their_history(sim_account, alice):
