@@ -202,6 +202,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "routing.sla_scan",
         "schedule": timedelta(seconds=60),
     },
+    # The dashboard's rollup windows that ended days ago (routing/sla_rollups.py).
+    "sla-rollups-prune": {
+        "task": "routing.sla_rollups_prune",
+        "schedule": crontab(hour=3, minute=40),
+    },
     # Snoozed conversations whose time has come go back to the top of their queue.
     "snoozed-wake": {
         "task": "inbox.snoozed_wake",

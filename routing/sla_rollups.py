@@ -182,3 +182,12 @@ def histogram_percentile(histogram: dict[int, int], p: float) -> float | None:
             break
     return lower + (upper - lower) * fraction
 
+
+
+def windows_prune(today: date, *, keep_days: int = 2) -> int:
+    """Delete the windows that ended more than ``keep_days`` before ``today``: the dashboard
+    reads only the windows ending today (in the calendar's zone, hence the margin), and each
+    day leaves some thousands of rows behind. Facts and the ledger keep everything, so
+    ``manage.py sla_rebuild_rollups`` can bring any period back. Returns the rows deleted."""
+    deleted, _ = SlaRollup.objects.filter(end_day__lt=today - timedelta(days=keep_days)).delete()
+    return deleted

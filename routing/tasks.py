@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from routing.assignment import assign_backlog as assign_backlog_run
+from routing.sla_rollups import windows_prune
 from routing.sla_scan import sla_scan as sla_scan_run
 
 
@@ -13,6 +14,14 @@ def sla_scan() -> dict:
     """Warnings, breaches and escalations that have come due (beat: every minute)."""
     result = sla_scan_run()
     return {"clocks": result.clocks, "events": result.events, "notifications": result.notifications}
+
+
+@shared_task(name="routing.sla_rollups_prune")
+def sla_rollups_prune() -> dict:
+    """The dashboard's windows that ended days ago, never read again (beat: nightly)."""
+    from django.utils import timezone
+
+    return {"deleted": windows_prune(timezone.localdate())}
 
 
 @shared_task(name="routing.assign_backlog")

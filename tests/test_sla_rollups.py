@@ -88,3 +88,22 @@ def test_rebuild_refuses_a_backwards_period(db):
         call_command("sla_rebuild_rollups", "--since", "2026-10-20", "--until", "2026-10-19")
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("sla_rebuild_rollups", "--since", "yesterday")
+
+
+def test_the_nightly_prune_drops_only_windows_that_ended_days_ago(db):
+    from datetime import date
+
+    from routing.tasks import sla_rollups_prune
+
+    today = date(2026, 10, 21)
+    for end_day in (date(2026, 10, 17), date(2026, 10, 18), date(2026, 10, 19), today, date(2026, 11, 5)):
+        SlaRollup.objects.create(end_day=end_day, days=7, measure="first", bucket=12, n=3)
+
+    from routing.sla_rollups import windows_prune
+
+    assert windows_prune(today) == 2
+    assert sorted(SlaRollup.objects.values_list("end_day", flat=True)) == [
+        date(2026, 10, 19), today, date(2026, 11, 5)]
+    # The task runs on the local date and is safe to run twice.
+    assert sla_rollups_prune.run()["deleted"] >= 0
+    assert sla_rollups_prune.run()["deleted"] == 0
