@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from channels_adapters.outbound import _reply_queue, reply_options
+from channels_adapters.outbound import _reply_queue, reply_options, reply_reopened_follow
 from inbox.models import Conversation, Message, ReplyDraft
 from inbox.services.approvals import (
     DraftNotPending,
@@ -77,6 +77,8 @@ def reply_draft_approve(*, draft: ReplyDraft, user, text: str | None = None, con
                     approved={"approved_by": user.pk, "draft": locked.pk, "edited_on_approval": edited},
                 )
                 reply_draft_mark_approved(locked, user=user, message=message, edited=edited)
+                # Approving an answer to a resolved conversation reopens it, as a direct reply does.
+                reply_reopened_follow(message, conversation)
     if refused is not None:
         # Committed: the draft is closed and says why; the caller shows it.
         raise DraftNotSendable(refused)

@@ -143,10 +143,15 @@ def reply_submit(
         result = _reply_queue(conversation=conversation, user=user, text=text, option_key=option_key,
                               client_token=client_token, confirm_public=confirm_public, saved_reply=saved_reply,
                               last_seen_message_id=last_seen_message_id)
-        if getattr(result, "reopened_conversation", False):
-            # Answering a resolved conversation reopened it: its clocks follow (routing.sla).
-            transaction.on_commit(lambda: sla.conversations_sync([conversation.id]))
+        reply_reopened_follow(result, conversation)
         return result
+
+
+def reply_reopened_follow(result, conversation: Conversation) -> None:
+    """Answering a resolved conversation reopened it: its clocks follow (routing.sla), after
+    commit. Every path that queues a reply calls this (a direct reply, an approved draft)."""
+    if getattr(result, "reopened_conversation", False):
+        transaction.on_commit(lambda: sla.conversations_sync([conversation.id]))
 
 
 def _reply_queue(*, conversation: Conversation, user, text: str, option_key: str, client_token: str,

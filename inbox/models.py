@@ -934,3 +934,61 @@ class ConversationPseudonymisation(models.Model):
 
     def __str__(self) -> str:
         return f"conversation #{self.conversation_id} {self.reason}"
+
+
+class Notification(models.Model):
+    """Something an officer must not miss, kept until read (docs/working-faster.md,
+    "Notifications"): a mention in a note, an SLA warning, breach or escalation, a held reply
+    approved or returned. Written in the transaction of the event that causes it
+    (``inbox/services/notifications.py``); the socket message is only the live copy.
+
+    The text is made from ids, names and figures when it is shown (``text``), in the reader's
+    language: no citizen words are ever stored or shown here. Read ones go after 30 days.
+    """
+
+    class Kind(models.TextChoices):
+        MENTION = "mention", _("Mention")
+        SLA_WARNING = "sla_warning", _("SLA warning")
+        SLA_BREACH = "sla_breach", _("SLA breach")
+        ESCALATION = "escalation", _("Escalation")
+        DRAFT_RETURNED = "draft_returned", _("Reply returned")
+        DRAFT_APPROVED = "draft_approved", _("Reply approved")
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    # Who caused it (a colleague's display name: the mention's author, the draft's reviewer).
+    actor = models.CharField(max_length=150, blank=True, default="")
+    # The share of the response time used (SLA warnings and escalations).
+    percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The top bar's "unread of a user, newest first" (every page): an index-only range.
+            models.Index(fields=["recipient", "-created_at"], condition=models.Q(read_at__isnull=True),
+                         name="notification_unread_idx"),
+            # The API's list (all of a user's, newest first) and the 30-day retention.
+            models.Index(fields=["recipient", "-created_at", "-id"], name="notification_recipient_idx"),
+            models.Index(fields=["read_at"], condition=models.Q(read_at__isnull=False),
+                         name="notification_read_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for user {self.recipient_id} on conversation #{self.conversation_id}"
+
+    @property
+    def text(self) -> str:
+        """The line the panel, the API and e-mails show, in the active language."""
+        from django.utils.translation import gettext
+
+        values = {"id": self.conversation_id, "actor": self.actor, "percent": self.percent}
+        return {
+            self.Kind.MENTION: gettext("%(actor)s mentioned you in conversation #%(id)s"),
+            self.Kind.SLA_WARNING: gettext("Conversation #%(id)s: %(percent)s%% of the response time used"),
+            self.Kind.SLA_BREACH: gettext("Conversation #%(id)s: response time exceeded"),
+            self.Kind.ESCALATION: gettext("Conversation #%(id)s escalated at %(percent)s%% of the response time"),
+            self.Kind.DRAFT_RETURNED: gettext("%(actor)s returned your reply in conversation #%(id)s"),
+            self.Kind.DRAFT_APPROVED: gettext("%(actor)s approved your reply in conversation #%(id)s"),
+        }.get(self.kind, "#%(id)s") % values

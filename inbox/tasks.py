@@ -20,3 +20,19 @@ def snoozed_wake_task() -> int:
     from inbox.services.snooze import conversations_wake
 
     return len(conversations_wake())
+
+
+@shared_task(name="inbox.notifications_expire")
+def notifications_expire_task() -> int:
+    """Delete read notifications older than 30 days (inbox/services/notifications.py)."""
+    from inbox.services.notifications import notifications_expire
+
+    return notifications_expire()
+
+
+@shared_task(name="inbox.notifications_email")
+def notifications_email_task(notification_ids: list[int]) -> int:
+    """E-mail notifications to officers who had no page open (mentions)."""
+    from inbox.services.notifications import notifications_email
+
+    return notifications_email(notification_ids)

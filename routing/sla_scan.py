@@ -36,6 +36,7 @@ from inbox.audit import audit_record_many
 from inbox.db import update_rows
 from inbox.models import Conversation, OfficerProfile, Team
 from inbox.permissions import SUPERVISE
+from inbox.services.notifications import notifications_for_sla_batch
 from routing.calendars import HORIZON_DAYS, Calendar, calendar_for
 from routing.models import SlaClock, SlaEvent, SlaPolicy
 from routing.sla import _conversations_refresh, _events_insert, calendars_for_clocks, check_at
@@ -391,6 +392,7 @@ def _act_rows(steps: list[tuple], now: datetime, result: ScanResult) -> None:
         audit_record_many(None, "conversation.sla_reassign", [(c, {"from": c.team_id, "to": team.id}) for c in moved])
     result.notifications += n_notes
     if by_user:
+        notifications_for_sla_batch(by_user, now=now)  # kept until read, in this batch's transaction
         transaction.on_commit(lambda: notify(by_user))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from inbox.api import approvals, library, views
+from inbox.api import approvals, library, notifications, views
 from routing import api as routing_api
 from routing import rules_api, team_api
 from routing.dashboard_api import DashboardView
@@ -38,6 +38,9 @@ urlpatterns = [
     # Which replies through the account wait for approval (docs/approvals.md): admins write.
     path("channel-accounts/<int:pk>/approval/", views.ChannelAccountApprovalView.as_view(),
          name="channelaccount-approval"),
+    # The caller's own notifications (inbox/api/notifications.py, docs/working-faster.md).
+    path("notifications/", notifications.NotificationListView.as_view(), name="notification-list"),
+    path("notifications/read/", notifications.NotificationReadView.as_view(), name="notification-read"),
     # The supervisor's dashboard (routing/dashboard_api.py, docs/sla.md).
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     *router.urls,

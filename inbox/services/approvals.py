@@ -32,6 +32,7 @@ from inbox import realtime
 from inbox.audit import audit_record
 from inbox.models import ChannelAccount, Conversation, Message, ReplyApproval, ReplyDraft
 from inbox.permissions import REPLY, SUPERVISE, sees_unrouted, team_ids_for_user, user_has_team_perm
+from inbox.services.notifications import notification_for_draft
 
 PUBLISH_PERM = "inbox.publish_without_approval"
 REASON_ACCOUNT = "account"
@@ -137,6 +138,7 @@ def reply_draft_return(*, draft: ReplyDraft, user, comment: str) -> ReplyDraft:
         draft.refresh_from_db()
         audit_record(user, "reply_draft.return", draft, conversation=draft.conversation_id, comment=comment,
                      author=draft.author_id)
+        notification_for_draft(draft, reviewer=user)
         _announce_on_commit(draft)
     return draft
 
@@ -177,6 +179,7 @@ def reply_draft_mark_approved(draft: ReplyDraft, *, user, message: Message, edit
     draft.save(update_fields=["status", "message", "reviewer", "reviewed_at", "updated_at"])
     audit_record(user, "reply_draft.approve", draft, conversation=draft.conversation_id, message_id=message.id,
                  edited=edited, author=draft.author_id, **({"text_as_written": draft.text} if edited else {}))
+    notification_for_draft(draft, reviewer=user)
     _announce_on_commit(draft)
     return draft
 

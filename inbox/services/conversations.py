@@ -15,6 +15,7 @@ from inbox import realtime
 from inbox.audit import audit_record
 from inbox.models import Conversation, Message, Tag, Team
 from inbox.permissions import REPLY, SUPERVISE, team_officers, user_has_team_perm
+from inbox.services.notifications import notifications_for_mentions
 from inbox.services.text import preview as _preview
 
 
@@ -182,6 +183,8 @@ def conversation_note_add(*, conversation: Conversation, user, text: str) -> Mes
         _publish_on_commit(conversation)
         others = [u.pk for u in mentioned if u.pk != getattr(user, "pk", None)]
         if others:
+            # Kept until read (an officer offline now sees it on their next page): docs/working-faster.md.
+            notifications_for_mentions(user_ids=others, conversation=conversation, author=user)
             author = (user.get_full_name() or user.get_username()) if user is not None else ""
             transaction.on_commit(partial(mentions_announce, others, conversation.id, message.id, author))
     message.mentioned = mentioned

@@ -382,15 +382,13 @@
     window.setInterval(tickCountdowns, 15000);
   }
 
-  /* --- SLA notifications (every page): a toast and the top bar's list ----------------------- *
-   * The scan sends one socket message per user and batch (routing/sla_scan.py): one toast per
-   * message, however many items it lists. The list lasts for the browser session.
+  /* --- Notifications (every page): the top bar's list, a toast for live ones ----------------- *
+   * The page arrives with the unread notifications kept on the server (templates/base.html,
+   * inbox/services/notifications.py). A live message (SLA scan, mention, a draft reviewed) shows
+   * a toast and its line at once, then the list is fetched again from the API so each entry has
+   * its id. Clicking an entry marks it read; "Mark all read" marks them all.
    */
   var notices = document.getElementById("notices");
-  var STORE = "ci.notices";
-  function storedNotices() {
-    try { return JSON.parse(sessionStorage.getItem(STORE) || "[]"); } catch (e) { return []; }
-  }
   function percentText(value) {
     try {
       return new Intl.NumberFormat(document.documentElement.lang || undefined, { style: "percent" }).format(value / 100);
@@ -407,35 +405,69 @@
   function noticeUrl(item) {
     return (notices.dataset.url || "/inbox/c/{id}/").replace("{id}", String(parseInt(item.conversation, 10)));
   }
-  function renderNotices() {
-    if (!notices) return;
-    var items = storedNotices();
-    var list = notices.querySelector("[data-notices-list]");
+  function csrfToken() {
+    var input = notices && notices.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+  function noticesList() { return notices.querySelector("[data-notices-list]"); }
+  function noticesCount(n, more) {
     var count = notices.querySelector("[data-notices-count]");
-    list.replaceChildren();
-    items.slice().reverse().forEach(function (item) {
-      var li = document.createElement("li");
-      li.className = "notice notice-" + item.event;
-      var link = document.createElement("a");
-      link.href = noticeUrl(item);
-      link.textContent = noticeText(item);
-      li.appendChild(link);
-      list.appendChild(li);
+    var label = notices.querySelector("[data-notices-count-label]");
+    var text = String(n) + (more ? "+" : "");
+    count.hidden = n === 0;
+    count.textContent = text;
+    label.textContent = n === 0 ? "" : (notices.dataset.labelUnread || "unread: {n}").replace("{n}", text);
+    notices.querySelector("[data-notices-empty]").hidden = n > 0;
+    notices.querySelector("[data-notices-clear]").hidden = n === 0;
+  }
+  function noticeItem(id, kind, url, text, when) {
+    var li = document.createElement("li");
+    li.className = "notice notice-" + kind;
+    if (id) li.setAttribute("data-notification-id", String(id));
+    var link = document.createElement("a");
+    link.href = url;
+    link.textContent = text; // text, never markup: names come from users
+    li.appendChild(link);
+    if (when) {
+      var time = document.createElement("time");
+      time.dateTime = when;
+      try {
+        time.textContent = new Intl.DateTimeFormat(document.documentElement.lang || undefined,
+          { dateStyle: "short", timeStyle: "short" }).format(new Date(when));
+      } catch (e) { time.textContent = when; }
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(time);
+    }
+    return li;
+  }
+  function reloadNotices() {
+    if (!notices || !notices.dataset.api) return;
+    fetch(notices.dataset.api + "?unread=true", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(); })
+      .then(function (data) {
+        var list = noticesList();
+        list.replaceChildren();
+        (data.results || []).forEach(function (n) {
+          list.appendChild(noticeItem(n.id, n.kind, noticeUrl({ conversation: n.conversation }), n.text, n.created_at));
+        });
+        noticesCount(list.children.length, Boolean(data.next));
+      }).catch(function () { /* the list stays as it is */ });
+  }
+  function markRead(body) {
+    return fetch(notices.dataset.readUrl, {
+      method: "POST", credentials: "same-origin", keepalive: true,
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken(), "Accept": "application/json" },
+      body: JSON.stringify(body),
     });
-    var unread = items.filter(function (i) { return !i.read; }).length;
-    count.hidden = unread === 0;
-    count.textContent = String(unread);
-    notices.querySelector("[data-notices-empty]").hidden = items.length > 0;
-    notices.querySelector("[data-notices-clear]").hidden = items.length === 0;
   }
   var toastTimer = null;
   function notify(items) {
     if (!notices || !items.length) return;
-    var stored = storedNotices().concat(items.map(function (i) {
-      return { conversation: i.conversation, event: i.event, percent: i.percent, due_at: i.due_at, author: i.author, read: false };
-    })).slice(-50);
-    try { sessionStorage.setItem(STORE, JSON.stringify(stored)); } catch (e) { /* shown, not kept */ }
-    renderNotices();
+    var list = noticesList();
+    items.forEach(function (item) {
+      list.insertBefore(noticeItem(null, item.event, noticeUrl(item), noticeText(item), null), list.firstChild);
+    });
+    noticesCount(list.children.length, false);
     // One toast for the whole batch: the first item, or how many need attention.
     var toast = notices.querySelector("[data-toast]");
     toast.replaceChildren();
@@ -454,11 +486,6 @@
       var open = panel.hidden;
       panel.hidden = !open;
       toggle.setAttribute("aria-expanded", open ? "true" : "false");
-      if (open) {
-        var items = storedNotices().map(function (i) { i.read = true; return i; });
-        try { sessionStorage.setItem(STORE, JSON.stringify(items)); } catch (e) { /* ignore */ }
-        renderNotices();
-      }
     });
     document.addEventListener("keydown", function (event) {
       if (event.key === "Escape" && !panel.hidden) {
@@ -467,11 +494,22 @@
         toggle.focus();
       }
     });
-    notices.querySelector("[data-notices-clear]").addEventListener("click", function () {
-      try { sessionStorage.removeItem(STORE); } catch (e) { /* ignore */ }
-      renderNotices();
+    // Following an entry marks it read (keepalive: the request outlives the page it leaves).
+    noticesList().addEventListener("click", function (event) {
+      var li = event.target.closest("li[data-notification-id]");
+      if (!li) return;
+      markRead({ ids: [parseInt(li.getAttribute("data-notification-id"), 10)] }).catch(function () {});
+      li.remove();
+      noticesCount(noticesList().children.length, false);
     });
-    renderNotices();
+    notices.querySelector("[data-notices-read-all]").addEventListener("submit", function (event) {
+      event.preventDefault();
+      markRead({ all: true }).then(function (r) {
+        if (!r.ok) return;
+        noticesList().replaceChildren();
+        noticesCount(0, false);
+      }).catch(function () {});
+    });
   }
   window.CitizenInbox = { notify: notify }; // for a page's own scripts and the browser tests
 
@@ -809,6 +847,11 @@
       if (data.type === "sla.notification") notify(data.items || []);
       if (data.type === "mention.notification") {
         notify([{ conversation: data.conversation, event: "mention", author: data.author }]);
+      }
+      // Kept on the server (with their ids): the list is fetched again after any of these.
+      if (data.type === "sla.notification" || data.type === "mention.notification" ||
+          (data.type === "draft.changed" && (data.status === "approved" || data.status === "returned"))) {
+        window.setTimeout(reloadNotices, 300);
       }
     });
     socket.addEventListener("close", function () {
