@@ -204,6 +204,23 @@ def test_the_panel_costs_one_query_whatever_the_number_of_notifications(marta, a
     assert "unread: 41" in page
 
 
+def test_the_api_list_costs_the_same_queries_for_three_or_thirty(marta, alice):
+    client = login(alice)
+
+    def measure() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(API, {"unread": "true"}).status_code == 200
+        return len(queries)
+
+    Notification.objects.bulk_create([Notification(recipient=alice, kind="mention", conversation=marta, actor="carol")
+                                      for _ in range(3)])
+    three = measure()
+    Notification.objects.bulk_create([Notification(recipient=alice, kind="mention", conversation=marta, actor="carol")
+                                      for _ in range(27)])
+    # Session, user, the page (3 measured): none per notification.
+    assert measure() == three <= 3
+
+
 # --- An approved reply to a resolved conversation reopens it, clocks included -----------------
 
 
