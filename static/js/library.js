@@ -75,13 +75,22 @@
       .catch(function () {});
   }
 
-  function insertText(text) {
+  function cursorOf() {
     var reply = document.getElementById("reply-text");
-    if (!reply) return;
-    var start = reply.selectionStart, end = reply.selectionEnd, value = reply.value;
-    reply.value = value.slice(0, start) + text + value.slice(end);
+    return reply ? { start: reply.selectionStart, end: reply.selectionEnd, value: reply.value } : null;
+  }
+  function insertText(text, at) {
+    // ``at`` is where the cursor was when the officer chose the reply: the text comes from
+    // the server, and whatever they typed meanwhile (at that cursor) stays after it.
+    var reply = document.getElementById("reply-text");
+    if (!reply || !at) return;
+    var value = reply.value;
+    var typedMeanwhile = value !== at.value;
+    var end = typedMeanwhile ? at.start : at.end;
+    var caret = typedMeanwhile ? reply.selectionStart : at.start;
+    reply.value = value.slice(0, at.start) + text + value.slice(end);
     reply.focus();
-    reply.selectionStart = reply.selectionEnd = start + text.length;
+    reply.selectionStart = reply.selectionEnd = caret + text.length;
     // The counter (static/js/inbox.js) listens to input events.
     reply.dispatchEvent(new Event("input", { bubbles: true }));
   }
@@ -89,11 +98,16 @@
   function insertSaved(id, title, fallbackText) {
     var b = box();
     var savedField = document.querySelector("#reply-form input[name=saved_reply]");
+    var at = cursorOf();
+    // Back to the reply at once: what the officer types while the text is on its way goes
+    // there (after it), not to the button they clicked.
+    var reply = document.getElementById("reply-text");
+    if (reply && at) { reply.focus(); reply.setSelectionRange(at.start, at.end); }
     var done = function (text) {
       // The reply remembers the saved reply it came from: usage is counted when it is sent,
       // and a holding reply counts as one.
       if (savedField) savedField.value = id;
-      insertText(text);
+      insertText(text, at);
       announce(label("inserted", "Inserted: {title}").replace("{title}", title || ""));
     };
     if (!b) { if (fallbackText !== null) done(fallbackText); return; }
