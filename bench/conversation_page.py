@@ -26,7 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/citizen_inbox_bench_conversation")
 
-from bench.common import apply_environ, database_ensure, django_setup, manage, percentile, results_write, table
+from bench.common import (
+    apply_environ,
+    database_ensure,
+    django_setup,
+    manage,
+    percentile,
+    results_write,
+    table,
+)
 
 BUDGET_P95_MS = 40.0
 MESSAGES = 200
@@ -57,7 +65,15 @@ def seed(background: int) -> dict:
     from django.db import transaction
 
     from inbox.models import (
-        ChannelAccount, Contact, Conversation, Message, MessageRevision, Person, SavedReply, SavedReplyVersion, Team,
+        ChannelAccount,
+        Contact,
+        Conversation,
+        Message,
+        MessageRevision,
+        Person,
+        SavedReply,
+        SavedReplyVersion,
+        Team,
     )
     from inbox.permissions import OFFICER, team_member_add
     from routing.models import ServiceCalendar
