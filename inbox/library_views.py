@@ -33,6 +33,7 @@ from inbox.services.library import (
     saved_replies_manageable,
     saved_replies_search,
     saved_replies_usable,
+    saved_replies_visible,
     saved_reply_delete,
     saved_reply_render,
     saved_reply_save,
@@ -85,18 +86,24 @@ def library_list(request):
 
 
 def _reply_for_manager(request, pk: int) -> SavedReply:
-    """A saved reply outside the user's teams does not exist for them: 404."""
+    """A saved reply outside the user's teams does not exist for them: a 404, whatever their
+    role (as in the API); one they may read but not manage (their team's, as an officer; a
+    shared one, as a supervisor) is a 403."""
     try:
-        return saved_replies_manageable(request.user).select_related("team").get(pk=pk)
+        saved = saved_replies_visible(request.user).select_related("team").get(pk=pk)
     except SavedReply.DoesNotExist:
         raise Http404(_("No such saved reply.")) from None
+    if not saved_replies_manageable(request.user).filter(pk=saved.pk).exists():
+        raise PermissionDenied
+    return saved
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 @never_cache
 def library_edit(request, pk: int | None = None):
-    _manager_or_403(request)
+    if pk is None:
+        _manager_or_403(request)
     saved = _reply_for_manager(request, pk) if pk is not None else None
     all_teams_allowed = library_team_ids(request.user) is None
     teams = _teams(request.user)
@@ -136,7 +143,6 @@ def library_edit(request, pk: int | None = None):
 @login_required
 @require_POST
 def library_delete(request, pk: int):
-    _manager_or_403(request)
     saved = _reply_for_manager(request, pk)
     title = saved.title
     saved_reply_delete(request.user, saved)

@@ -81,29 +81,48 @@ OFFICERS_ONLY = "officers-only"
 OWN = "own"  # the object's author only (the officer of the cast); for everyone else it does not exist
 
 PAGES: dict[str, list[str]] = {
-    PUBLIC: ["", "healthz", "login", "logout", "language", "signed_out", "admin:login", "admin:logout"],
+    PUBLIC: ["", "healthz", "login", "logout", "language", "signed_out", "admin:login", "admin:logout",
+             # The citizens' contact form and its receipt (QUERIES: a signed receipt).
+             "webform_public:contact", "webform_public:sent"],
     SIGNED_IN: [
         "inbox:queue", "teams:presence", "teams:heartbeat", "schema", "api-docs",
         # One's own sign-in settings (inbox/security/).
         "security:page", "security:setup", "security:qr", "security:verify", "security:recovery_codes_shown",
         "security:recovery_codes_new", "security:disable", "security:api_token",
         "records:exports",
+        # Acts on the selection as the user may see it: another team's conversation comes back
+        # "not found" and is left alone (tests/test_bulk.py).
+        "inbox:bulk",
     ],
     TEAM: [
         "inbox:conversation", "inbox:reply", "inbox:note", "inbox:status",
         # ``assignee=me`` (BODIES): taking a conversation is for whoever may answer it.
         "inbox:assign",
         "meta:message_hide", "routing:conversation_take",
+        "inbox:snooze", "inbox:priority", "inbox:tags",
+        # The composer's saved replies: the conversation's team's and the shared ones.
+        "inbox:composer-saved-search", "inbox:composer-saved-text",
+        # One citizen across channels: from a conversation one may answer (the link's author,
+        # the officer, may undo it; so may supervisors and admins).
+        "inbox:person-link", "inbox:person-notes", "inbox:person-link-undo",
+        # A citizen's whole e-mail and its attachments, for those who see the conversation.
+        "email:message", "email:part",
     ],
-    TEAM_SUPERVISE: ["teams:move", "inbox:approval-decide"],
+    TEAM_SUPERVISE: ["teams:move", "inbox:approval-decide",
+                     # Team A's saved reply: its officers use it, its supervisors and admins manage it.
+                     "inbox:library-edit", "inbox:library-delete"],
     # (taking a conversation for oneself is TEAM: "routing:conversation_take", assignee=me)
     SUPERVISOR_CLASS: [
         "dashboard:page",
         "routing:calendars", "routing:calendar", "routing:calendar_regions", "routing:calendar_preview",
         "routing:policies", "routing:policy", "routing:rules", "routing:rule",
         "inbox:approvals", "records:audit", "records:audit_csv",
+        # The reply library: admins, and supervisors for their teams (BODIES: a reply of team B).
+        "inbox:library", "inbox:library-new",
     ],
-    OWN: ["inbox:draft-withdraw"],
+    OWN: ["inbox:draft-withdraw",
+          # An export is its requester's (the officer's): nobody else's, whatever their role.
+          "records:export", "records:export_download"],
     ADMIN_CLASS: [
         "routing:calendar POST", "routing:calendar_new", "routing:calendar_new_preview",
         "routing:calendar_preview POST", "routing:calendar_accounts",
@@ -115,12 +134,13 @@ PAGES: dict[str, list[str]] = {
         "telegram:connect", "security:settings",
         "records:people", "records:person", "records:person_dsar", "records:person_hold", "records:person_remove",
         "records:contact_person", "records:holds", "records:conversation_hold", "records:retention",
-        "records:retention_set",
+        "records:retention_set", "records:hold_release", "telegram:mode",
+        "email:connect", "webform:connect", "webform:settings",
     ],
     # The world holds no such object yet (an export, a hold, a Telegram file): only that nobody
     # gets anything and nothing changes is checked. Give the world one and a real class instead.
-    UNSEEN: ["records:export", "records:export_download", "records:hold_release", "telegram:file",
-             "telegram:mode"],
+    # (telegram:file needs a real bot's getFile behind it.)
+    UNSEEN: ["telegram:file"],
     # Those for whom a second factor is optional may turn it off; admins and supervisors may not.
     OFFICERS_ONLY: ["security:disable POST"],
     # Django's admin site guards every one of its views centrally (AdminSite.admin_view), so
@@ -133,21 +153,32 @@ API: dict[str, list[str]] = {
     SIGNED_IN: [
         "v1_conversations_list", "v1_teams_list", "v1_presence_retrieve", "v1_presence_create",
         "v1_approvals_list",  # an officer's own drafts, a supervisor's teams' drafts
+        "v1_conversations_bulk_create",  # others' conversations come back "not_found"
+        "v1_notifications_list", "v1_notifications_read_create",  # one's own only
+        "v1_saved_replies_list",  # the teams' whose queue one sees, and the shared ones
+        "v1_tags_list", "v1_tags_retrieve",
     ],
     TEAM: [
         "v1_conversations_retrieve", "v1_conversations_messages_list", "v1_conversations_reply_options_list",
         "v1_conversations_reply_create", "v1_conversations_notes_create", "v1_conversations_status_create",
         "v1_teams_retrieve", "v1_conversations_take_create",
         "v1_approvals_retrieve",  # the draft's author (the officer) reads it
+        "v1_conversations_priority_create", "v1_conversations_snooze_create", "v1_conversations_tags_create",
+        "v1_saved_replies_retrieve",
     ],
     # A team's settings are seen by its members and changed by admins only.
     TEAM_SUPERVISE: ["v1_conversations_assign_create", "v1_teams_update", "v1_teams_partial_update",
-                     "v1_approvals_approve_create", "v1_approvals_return_create"],
+                     "v1_approvals_approve_create", "v1_approvals_return_create",
+                     # Team A's saved reply: its supervisors and admins change it. PUT has no body:
+                     # an officer is refused before the input is read.
+                     "v1_saved_replies_update", "v1_saved_replies_partial_update", "v1_saved_replies_destroy"],
     SUPERVISOR_CLASS: [
         "v1_dashboard_retrieve", "v1_channel_accounts_list",
         "v1_service_calendars_list", "v1_service_calendars_retrieve",
         "v1_sla_policies_list", "v1_sla_policies_retrieve",
         "v1_routing_rules_list", "v1_routing_rules_retrieve", "v1_routing_rules_versions_list",
+        "v1_channel_accounts_approval_retrieve",
+        "v1_saved_replies_create",  # for one's own team (BODIES: team B, the supervisor's)
     ],
     ADMIN_CLASS: [
         "v1_channel_accounts_partial_update",
@@ -155,6 +186,7 @@ API: dict[str, list[str]] = {
         "v1_sla_policies_create", "v1_sla_policies_update", "v1_sla_policies_partial_update",
         "v1_routing_rules_create", "v1_routing_rules_update", "v1_routing_rules_partial_update",
         "v1_routing_rules_destroy", "v1_routing_rules_move_create", "v1_routing_rules_dry_run_create",
+        "v1_channel_accounts_approval_partial_update", "v1_tags_create", "v1_tags_partial_update",
     ],
 }
 
@@ -175,14 +207,21 @@ ARGS: dict[str, dict[str, str]] = {
     "teams:person": {"pk": "officer_id"},
     "teams:autoreply": {"account_id": "account_id"},
     "webhooks:": {"slug": "webhook_slug"},
-    "telegram:mode": {"pk": "account_id"},
+    "telegram:mode": {"pk": "telegram_account"},
     "telegram:file": {"bot_id": "one", "chat_id": "one", "message_id": "one", "unique_id": "one"},
     "records:person": {"pk": "person"},
     "records:contact_person": {"pk": "lone_contact"},
     "records:conversation_hold": {"pk": "conversation"},
     "records:retention_set": {"pk": "account_id"},
-    "records:export": {"uuid": "missing_uuid"},
-    "records:hold_release": {"pk": "one"},
+    "records:export": {"uuid": "export_uuid"},
+    "records:hold_release": {"pk": "hold"},
+    "inbox:library-": {"pk": "saved_reply"},
+    "inbox:composer-saved-text": {"pk": "conversation", "saved_id": "saved_reply"},
+    "inbox:person-notes": {"pk": "person"},
+    "inbox:person-link-undo": {"pk": "person_link"},
+    "email:": {"address": "email_address", "key": "email_key", "index": "email_part"},
+    "webform:settings": {"pk": "webform_account"},
+    "webform_public:": {"slug": "webform_slug"},
     "admin/": {"object_id": "one", "url": "nowhere"},
     "admin:": {"object_id": "one", "pk": "one", "app_label": "app_label", "content_type_id": "one", "id": "one", "object_pk": "team_id",
                "user_id": "officer_id", "group_id": "one"},
@@ -195,6 +234,12 @@ API_ARGS: dict[str, str] = {
     "/api/v1/sla-policies/": "policy",
     "/api/v1/routing-rules/": "rule",
     "/api/v1/approvals/": "draft",
+    "/api/v1/tags/": "tag",
+    "/api/v1/saved-replies/": "saved_reply",
+}
+# Query strings a page needs to mean anything: URL name -> query (formatted with the world).
+QUERIES: dict[str, str] = {
+    "webform_public:sent": "r={webform_receipt}",
 }
 # Bodies of writes whose refusal only means something with real input: (route or operation) -> body.
 BODIES: dict[str, dict] = {
@@ -208,6 +253,28 @@ BODIES: dict[str, dict] = {
     "v1_conversations_notes_create": {"text": "internal"},
     "v1_conversations_status_create": {"status": "resolved"},
     "v1_teams_partial_update": {"assignment": "round_robin"},
+    "inbox:snooze": {"until": "tomorrow"},
+    "inbox:priority": {"priority": "3"},
+    "inbox:tags": {"tags": "{tag}"},
+    "inbox:bulk": {"action": "resolve", "conversations": "{conversation}"},
+    "inbox:library-new": {"title": "Bins", "body": "We will collect it.", "kind": "other", "team": "{other_team_id}",
+                          "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"},
+    "inbox:library-edit": {"title": "Bus times", "body": "See the timetable.", "kind": "other",
+                           "team": "{team_id}", "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"},
+    "inbox:person-link": {"contact": "{suggested_contact}"},
+    "inbox:person-notes": {"notes": "Prefers e-mail"},
+    "records:hold_release": {"release-reason": "Case closed"},
+    "telegram:mode": {"mode": "polling"},
+    "v1_conversations_priority_create": {"priority": 3},
+    "v1_conversations_snooze_create": {"until": "tomorrow"},
+    "v1_conversations_tags_create": {"add": ["{tag_slug}"]},
+    "v1_conversations_bulk_create": {"action": "resolve", "conversations": ["{conversation}"]},
+    "v1_notifications_read_create": {"all": True},
+    "v1_saved_replies_create": {"title": "Bins", "body": "We will collect it.", "team": "{other_team_id}"},
+    "v1_saved_replies_partial_update": {"title": "Bus times"},
+    "v1_tags_create": {"name": "Elections", "slug": "elections"},
+    "v1_tags_partial_update": {"requires_approval": True},
+    "v1_channel_accounts_approval_partial_update": {"reply_approval": "all_public"},
 }
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -402,6 +469,7 @@ def _world(django_user_model) -> World:
     w.one = "1"
     w.app_label = "inbox"
     w.nowhere = "no/such/page/"
+    _world_more(w, team_a, account, contact, fb_conversation)
 
     w.clients = {role: signed_in(getattr(w, role))
                  for role in ("officer", "other_officer", "other_supervisor", "admin", "deactivated")}
@@ -410,6 +478,73 @@ def _world(django_user_model) -> World:
     w.deactivated.is_active = False
     w.deactivated.save(update_fields=["is_active"])
     return w
+
+
+def _world_more(w: World, team_a: Team, account: ChannelAccount, contact: Contact, held: Conversation) -> None:
+    """Team A's objects of the later pages: a tag, a saved reply, a link of two contacts (and a
+    third to suggest), an e-mail with an attachment, a contact form, an export, a legal hold,
+    a Telegram bot."""
+    from django.core import signing
+
+    from channels_adapters.email import adapter as email_adapter
+    from channels_adapters.email import payloads as email_payloads
+    from channels_adapters.webform.views import RECEIPT_SALT
+    from inbox.models import LegalHold, RawEvent, RecordExport, SavedReply, Tag
+    from inbox.services.people import contacts_link
+
+    tag = Tag.objects.create(name="Buses", slug="buses")
+    w.tag, w.tag_slug = tag.pk, tag.slug
+    # Team A's own: nobody outside team A may read its text (the marker). (Its title is listed to
+    # every supervisor by the routing rule editor's builder, where rules name saved replies.)
+    w.saved_reply = SavedReply.objects.create(title="Bus times", body=f"See the timetable {MARKER}.",
+                                              team=team_a).pk
+
+    def contact_in_team_a(external_id: str) -> Contact:
+        other = Contact.objects.create(platform="simulator", external_id=external_id, name=f"Citizen {external_id}")
+        Conversation.objects.create(account=account, kind="private", thread_key=f"dm:{external_id}", contact=other,
+                                    team=team_a, last_inbound_at=timezone.now())
+        return other
+
+    # A link made by the officer (the marker's contact and another), and one more to suggest.
+    w.person_link = contacts_link(w.officer, contact, contact_in_team_a("c3")).pk
+    w.suggested_contact = contact_in_team_a("c4").pk
+
+    address = "ajuntament@example.org"
+    mail = (
+        "From: Citizen <citizen@example.net>\r\nTo: ajuntament@example.org\r\nSubject: Bins\r\n"
+        "Message-ID: <m1@example.net>\r\nDate: Mon, 2 Jun 2025 10:00:00 +0200\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        f"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe bins {MARKER}\r\n"
+        '--b1\r\nContent-Type: text/plain; name="note.txt"\r\nContent-Disposition: attachment; filename="note.txt"'
+        f"\r\n\r\nAttached {MARKER}\r\n--b1--\r\n"
+    ).encode()
+    email_account = ChannelAccount.objects.create(platform="email", external_id=address, name="Ajuntament mail",
+                                                  default_team=team_a)
+    email_contact = Contact.objects.create(platform="email", external_id="citizen@example.net", name="Citizen")
+    email_conversation = Conversation.objects.create(
+        account=email_account, kind="private", thread_key="mail:m1", contact=email_contact, team=team_a,
+        subject="Bins", last_inbound_at=timezone.now(),
+    )
+    key = email_payloads.read_mail(mail).message_id
+    raw = RawEvent.objects.create(platform="email", account=email_account, source="poll", body=mail)
+    Message.objects.create(
+        conversation=email_conversation, account=email_account, direction="in", kind="email",
+        visibility="private", external_id=key, author_contact=email_contact, text=f"The bins {MARKER}",
+        sent_at=timezone.now(), raw_event=raw,
+    )
+    w.email_address, w.email_key = address, email_adapter.encode_key(key)
+    w.email_part = next(i for i, part in email_payloads.leaves(email_payloads.parse_bytes(mail))
+                        if part.get_filename() == "note.txt")
+
+    webform = ChannelAccount.objects.create(platform="webform", external_id="contact-city", name="Contact form",
+                                            default_team=team_a)
+    w.webform_account, w.webform_slug = webform.pk, webform.external_id
+    w.webform_receipt = signing.dumps({"r": "WF-1", "b": "email"}, salt=RECEIPT_SALT)
+
+    w.export_uuid = RecordExport.objects.create(requester=w.officer, kind="foi", scope={"conversation": w.conversation}).uuid
+    w.hold = LegalHold.objects.create(conversation=held, reason="Complaint pending", set_by=w.admin).pk
+    w.telegram_account = ChannelAccount.objects.create(platform="telegram", external_id="123456", name="City bot",
+                                                       default_team=team_a, simulated=False).pk
 
 
 def _draft(conversation, author) -> int | None:
@@ -487,7 +622,8 @@ def url_for(route: Route, world: World) -> str:
         return url
     kwargs = _args_for(route, world, list(route.params))
     if route.named:
-        return reverse(route.key, kwargs=kwargs or None)
+        query = QUERIES.get(route.key, "").format(**vars(world))
+        return reverse(route.key, kwargs=kwargs or None) + (f"?{query}" if query else "")
     # An unnamed route (the admin's old-style object URLs): fill its <converter:name> parts.
     url = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: kwargs[m.group(1)], route.route)
     url = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: kwargs[m.group(1)], url)
@@ -496,7 +632,15 @@ def url_for(route: Route, world: World) -> str:
 
 def _body(route: Route, world: World) -> dict:
     body = BODIES.get(route.key, {})
-    return {k: (v.format(**vars(world)) if isinstance(v, str) else v) for k, v in body.items()}
+    return {k: _fill(v, world) for k, v in body.items()}
+
+
+def _fill(value, world: World):
+    if isinstance(value, str):
+        return value.format(**vars(world))
+    if isinstance(value, list):
+        return [_fill(v, world) for v in value]
+    return value
 
 
 def _changes() -> dict[str, int]:

@@ -14,10 +14,17 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from inbox.models import SavedReply, SavedReplyVersion, Team
-from inbox.permissions import can_manage_channels, team_ids_for_user
-from inbox.services.library import VersionInput, saved_reply_delete, saved_reply_save
+from inbox.services.library import (
+    VersionInput,
+    can_manage_library,
+    saved_replies_manageable,
+    saved_replies_visible,
+    saved_reply_delete,
+    saved_reply_save,
+)
 
 
 class SavedReplyVersionSerializer(serializers.ModelSerializer):
@@ -35,6 +42,22 @@ class SavedReplySerializer(serializers.ModelSerializer):
         fields = ["id", "title", "kind", "team", "language", "body", "versions", "usage_count", "last_used_at",
                   "created_at", "updated_at"]
         read_only_fields = ["usage_count", "last_used_at", "created_at", "updated_at"]
+
+
+class ManagesLibrary(BasePermission):
+    """Writes are for those who manage the library, settled before the input is read (an officer
+    is told 403 whatever the body, never a validation error): creating needs to manage some
+    team's replies, changing one to manage its team's (another team's reply was a 404 already)."""
+
+    message = "Only admins and the team's supervisors can change its saved replies."
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in SAFE_METHODS or view.action != "create" or can_manage_library(request.user)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return request.method in SAFE_METHODS or saved_replies_manageable(request.user).filter(pk=obj.pk).exists()
 
 
 class ByIdPagination(CursorPagination):
@@ -60,14 +83,12 @@ _FILTERS = [
 )
 class SavedReplyViewSet(viewsets.ModelViewSet):
     serializer_class = SavedReplySerializer
+    permission_classes = [ManagesLibrary]
     pagination_class = ByIdPagination
     filter_backends = []
 
     def get_queryset(self) -> QuerySet[SavedReply]:
-        user = self.request.user
-        qs = SavedReply.objects.all()
-        if not can_manage_channels(user):
-            qs = qs.filter(Q(team__isnull=True) | Q(team_id__in=team_ids_for_user(user)))
+        qs = saved_replies_visible(self.request.user)
         params = self.request.query_params
         if params.get("kind"):
             qs = qs.filter(kind=params["kind"])

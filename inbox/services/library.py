@@ -176,6 +176,14 @@ def saved_replies_manageable(user) -> QuerySet[SavedReply]:
     return SavedReply.objects.filter(team_id__in=ids)
 
 
+def saved_replies_visible(user) -> QuerySet[SavedReply]:
+    """The saved replies ``user`` may read: their teams' and the shared ones (admins: all).
+    Any other reply does not exist for them (a 404), even to a supervisor of another team."""
+    if can_manage_channels(user):
+        return SavedReply.objects.all()
+    return SavedReply.objects.filter(Q(team__isnull=True) | Q(team_id__in=team_ids_for_user(user)))
+
+
 def _may_manage(user, team: Team | None) -> bool:
     ids = library_team_ids(user)
     if ids is None:
