@@ -22,6 +22,13 @@ from inbox.permissions import ADMIN, OFFICER, SUPERVISOR, team_member_add
 PASSWORD = "correct-horse-battery-staple"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fresh_cache():
+    """A new test database reuses ids from 1: counts cached by id in an earlier run (the
+    approvals link's per-team count, rate-limit windows) must not leak into this one."""
+    cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def eager_tasks():
     """Tasks run in-process in most tests; tests/test_celery_worker.py runs a real worker."""

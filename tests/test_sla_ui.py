@@ -121,8 +121,10 @@ def test_queue_by_due_time_keeps_its_query_budget(sim_account, alice):
     with_due(converse(3))
     small = measure()
     with_due(converse(57, start=3))
-    # A page that reaches the rows without a due time costs one more query, never more.
-    assert measure() <= small + 1 <= 13
+    # A page that reaches the rows without a due time costs one more query, never more; the
+    # queue's own budget (tests/test_views.py: 16, with the stored notifications, the bulk bar's
+    # tags and the Take button's teams) plus that one.
+    assert measure() <= small + 1 <= 17
 
 
 def test_api_orders_by_due_time_and_filters(sim_account, alice, bob):

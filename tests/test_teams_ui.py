@@ -243,6 +243,7 @@ def test_team_pages_cost_the_same_with_more_teams_and_people(url, team_a, alice,
     from inbox.permissions import SUPERVISOR, team_member_add
 
     client = login(dave)
+    client.get(url)  # warm: the approvals link's count is cached per team
     few = _queries(client, url)
     for i in range(5):
         team = Team.objects.create(name=f"Team {i}", slug=f"team-{i}")
@@ -252,4 +253,7 @@ def test_team_pages_cost_the_same_with_more_teams_and_people(url, team_a, alice,
             team_member_add(team_a, user, role)
             make_available(user, languages=["ca"])
         ChannelAccount.objects.create(platform="simulator", external_id=f"a{i}", name=f"A{i}")
+    # The new teams' approvals counts are cached on their first page (one aggregate, however
+    # many teams); from then on the page costs what it cost with one team.
+    client.get(url)
     assert _queries(client, url) == few
