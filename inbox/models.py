@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from inbox.encryption import EncryptedJSONField
 
+
 def platform_choices() -> list[tuple[str, str]]:
     """Choices come from the adapter registry in settings (``CHANNEL_ADAPTERS``), named as
     each adapter names its platforms."""
