@@ -40,6 +40,7 @@ from inbox.library_views import saved_reply_fill
 from inbox.models import Conversation, ReplyDraft, SavedReply, Tag, Team
 from inbox.people_views import citizen_card_context
 from inbox.permissions import REPLY, SUPERVISE, team_ids_for_user, team_officers, user_has_team_perm
+from inbox.queue_rows import queue_rows_prepare
 from inbox.selectors import (
     conversation_for_user,
     conversation_timeline,
@@ -103,6 +104,7 @@ def queue(request):
     queue_filter = form.queue_filter()
     conversations, next_cursor = queue_page(user, queue_filter)
     presence_attach(conversations, user)  # who has each open: one Redis round trip, no query
+    queue_rows_prepare(conversations, user)  # the rows' values, once per request (inbox/queue_rows.py)
     context = {
         "conversations": conversations,
         "next_cursor": next_cursor,
