@@ -167,7 +167,8 @@ def test_search_uses_the_trigram_indexes():
                        ["%farola%"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("SET enable_seqscan = on")
-    assert "msg_text_trgm_idx" in plan
+    # 0002's index (0016 had created the same one again; 0021 dropped the duplicate).
+    assert "inbox_message_text_trgm" in plan
 
 
 # --- Snooze, wake, pending -----------------------------------------------------------------------
