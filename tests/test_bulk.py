@@ -16,7 +16,15 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from inbox.models import AuditEvent, Conversation, Message, ReplyApproval, ReplyDraft, SavedReply, Tag
+from inbox.models import (
+    AuditEvent,
+    Conversation,
+    Message,
+    ReplyApproval,
+    ReplyDraft,
+    SavedReply,
+    Tag,
+)
 from tests.conftest import committed, login, post_sim, sim_body, sim_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +57,7 @@ def bulk(client, conversations, action, **fields):
 
 def test_a_bulk_reply_to_five_sends_four_and_holds_back_the_public_one_with_personal_data(five, saved, alice):
     client = login(alice)
-    response, summary = bulk(client, five, "reply", saved_reply=saved.pk)
+    _response, summary = bulk(client, five, "reply", saved_reply=saved.pk)
     assert summary["counts"] == {"sent": 4, "held_back": 1}
     held = [r for r in summary["results"] if r["outcome"] == "held_back"]
     assert held[0]["conversation"] == five[4].pk and "personal data" in held[0]["reason"]
