@@ -212,6 +212,16 @@ def _conversation_or_404(request, pk: int) -> Conversation:
         raise Http404(_("No such conversation.")) from None
 
 
+def _conversation_to_act_on(request, pk: int) -> Conversation:
+    """A conversation the user may answer and change: 404 when they cannot see it, 403 when
+    they can see it but not act (they can see it, so a 403 tells them nothing new) — checked
+    before any input is read."""
+    conversation = _conversation_or_404(request, pk)
+    if not user_has_team_perm(request.user, conversation.team, REPLY):
+        raise PermissionDenied
+    return conversation
+
+
 def _saved_replies(conversation: Conversation, *, holding_first: bool = False) -> list[SavedReply]:
     """The team's and everyone's saved replies; while the first answer is at risk, the
     holding replies ("we are looking into it") come first: sent in time, they meet it."""
@@ -363,9 +373,7 @@ def _conversation_page(
 @login_required
 @require_POST
 def conversation_reply(request, pk: int):
-    conversation = _conversation_or_404(request, pk)
-    if not user_has_team_perm(request.user, conversation.team, REPLY):
-        raise PermissionDenied  # they can see it, so a 403 tells them nothing new
+    conversation = _conversation_to_act_on(request, pk)
     form = ReplyForm(request.POST)
     if not form.is_valid():
         posted_seen = request.POST.get("last_seen_message_id", "")
@@ -443,9 +451,7 @@ def conversation_note(request, pk: int):
 @login_required
 @require_POST
 def conversation_snooze_view(request, pk: int):
-    conversation = _conversation_or_404(request, pk)
-    if not user_has_team_perm(request.user, conversation.team, REPLY):
-        raise PermissionDenied
+    conversation = _conversation_to_act_on(request, pk)
     form = SnoozeForm(request.POST)
     if not form.is_valid():
         errors = " ".join(str(e) for errs in form.errors.values() for e in errs)
@@ -472,9 +478,7 @@ def _snooze_reason(exc: SnoozeRefused) -> str:
 @login_required
 @require_POST
 def conversation_priority_view(request, pk: int):
-    conversation = _conversation_or_404(request, pk)
-    if not user_has_team_perm(request.user, conversation.team, REPLY):
-        raise PermissionDenied
+    conversation = _conversation_to_act_on(request, pk)
     form = PriorityForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Unknown priority."))
@@ -488,9 +492,7 @@ def conversation_priority_view(request, pk: int):
 @login_required
 @require_POST
 def conversation_tags_view(request, pk: int):
-    conversation = _conversation_or_404(request, pk)
-    if not user_has_team_perm(request.user, conversation.team, REPLY):
-        raise PermissionDenied
+    conversation = _conversation_to_act_on(request, pk)
     form = TagsForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Unknown tag."))
