@@ -223,6 +223,7 @@ ARGS: dict[str, dict[str, str]] = {
     "webform:settings": {"pk": "webform_account"},
     "webform_public:": {"slug": "webform_slug"},
     "admin/": {"object_id": "one", "url": "nowhere"},
+    "admin:otp_totp_totpdevice_": {"object_id": "totp_device", "pk": "totp_device"},
     "admin:": {"object_id": "one", "pk": "one", "app_label": "app_label", "content_type_id": "one", "id": "one", "object_pk": "team_id",
                "user_id": "officer_id", "group_id": "one"},
 }
@@ -545,6 +546,11 @@ def _world_more(w: World, team_a: Team, account: ChannelAccount, contact: Contac
     w.hold = LegalHold.objects.create(conversation=held, reason="Complaint pending", set_by=w.admin).pk
     w.telegram_account = ChannelAccount.objects.create(platform="telegram", external_id="123456", name="City bot",
                                                        default_team=team_a, simulated=False).pk
+    # django-otp's admin pages for an authenticator (config, QR code) read it with .get(): they
+    # need one that exists, whatever ids earlier tests used up.
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    w.totp_device = TOTPDevice.objects.create(user=w.officer, name="Officer's phone", confirmed=True).pk
 
 
 def _draft(conversation, author) -> int | None:
