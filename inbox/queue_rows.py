@@ -16,8 +16,9 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
 from inbox.models import Conversation
-from inbox.permissions import REPLY, VIEW_QUEUE, team_ids_for_user
 from inbox.templatetags.inbox_ui import ago, first_response_overdue, platform_label, user_label
+from routing.templatetags.routing_take import can_take
+from routing.templatetags.routing_take import take_team_ids as take_team_ids_for
 from routing.templatetags.routing_ui import due_short
 
 _SENTINEL = 987654321987
@@ -39,18 +40,6 @@ def _fill(template: str, **values) -> str:
     return mark_safe(template % {k: conditional_escape(v) for k, v in values.items()})  # noqa: S308 - values escaped
 
 
-def _take_team_ids(user) -> set[int] | None:
-    """What routing_take.takeable reads, once (the teams ``user`` may answer for)."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    team_ids = getattr(user, f"_team_ids_{REPLY}", None)
-    if team_ids is None:
-        team_ids = getattr(user, f"_team_ids_{VIEW_QUEUE}", None)
-    if team_ids is None:
-        team_ids = team_ids_for_user(user, REPLY)
-    return team_ids
-
-
 def queue_rows_prepare(conversations: list[Conversation], user) -> None:
     """Set the ``row_*`` values the queue list shows on each conversation of a page."""
     if not conversations:
@@ -65,12 +54,11 @@ def queue_rows_prepare(conversations: list[Conversation], user) -> None:
     no_team = gettext("No team")
     open_prefix, open_suffix = _url_parts("inbox:conversation")
     take_prefix, take_suffix = _url_parts("routing:conversation_take")
-    take_team_ids = _take_team_ids(user)
+    take_team_ids = take_team_ids_for(user)
     # get_FOO_display, translated once per request rather than once per row.
     labels = {name: {k: str(v) for k, v in Conversation._meta.get_field(name).flatchoices}
               for name in ("status", "kind", "priority")}
     platform_labels: dict[str, str] = {}
-    active = Conversation.ACTIVE_STATUSES
     for c in conversations:
         contact = c.contact
         who = contact.name or contact.handle or contact.external_id
@@ -117,7 +105,5 @@ def queue_rows_prepare(conversations: list[Conversation], user) -> None:
         c.row_viewing = _fill(viewing_fmt, names=viewing) if viewing else ""
         c.row_typing = _fill(typing_fmt, names=p.typing_names) if p and p.typing else ""
         c.row_take_action = (
-            f"{take_prefix}{c.id}{take_suffix}"
-            if take_team_ids is not None and c.assignee_id is None and c.team_id is not None
-            and c.status in active and c.team_id in take_team_ids else ""
+            f"{take_prefix}{c.id}{take_suffix}" if can_take(c, take_team_ids) else ""
         )
